@@ -1,0 +1,30 @@
+use thiserror::Error;
+
+pub type EngineResult<T> = Result<T, EngineError>;
+
+/// What can go wrong in storage. The S3 front end maps each variant to exactly
+/// one S3 error; [`EngineError::Internal`] and [`EngineError::Io`] become
+/// `InternalError`.
+#[derive(Debug, Error)]
+pub enum EngineError {
+    #[error("no such bucket: {0}")]
+    NoSuchBucket(String),
+    #[error("bucket already exists: {name}")]
+    BucketExists { name: String, owner: String },
+    #[error("bucket not empty: {0}")]
+    BucketNotEmpty(String),
+    #[error("no such key: {0}")]
+    NoSuchKey(String),
+    #[error("no such version {version_id} of key {key}")]
+    NoSuchVersion { key: String, version_id: String },
+    #[error("the object version was replaced while it was being opened")]
+    VersionGone,
+    #[error("not enough space on the data volume")]
+    StorageFull,
+    #[error("the request body could not be read: {0}")]
+    Body(std::io::Error),
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("internal error: {0}")]
+    Internal(String),
+}

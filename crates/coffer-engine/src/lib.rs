@@ -1,0 +1,110 @@
+//! The storage engine contract: what Coffer stores, and the operations a
+//! backend must offer to store it.
+//!
+//! This crate owns the records (buckets, object versions, the data segments an
+//! object is made of) and the [`Engine`] trait. It knows nothing of HTTP, XML or
+//! S3 error codes, and it performs no I/O: the S3 front end (`coffer-s3`) calls
+//! the trait, and backends (`coffer-store`, later others) implement it. A
+//! backend may depend on this crate and nothing above it.
+
+mod error;
+mod list;
+mod record;
+
+pub use error::{EngineError, EngineResult};
+pub use list::{ListEntry, ListPage, ListQuery};
+pub use record::{
+    BucketRecord, Checksums, ContentHeaders, EncryptionRecord, LockRecord, NULL_VERSION_ID,
+    ObjectRecord, Segment,
+};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::stream::BoxStream;
+
+/// A stream of body bytes, as read from a client or from storage.
+pub type ByteStream = BoxStream<'static, std::io::Result<Bytes>>;
+
+/// Bytes written durably to a staging area but not yet part of any object.
+/// Dropping it without handing it to [`Engine::put_object`] discards the bytes.
+pub trait StagedData: Send + Sync + std::fmt::Debug {
+    /// The number of bytes staged.
+    fn size(&self) -> u64;
+    /// Lets a backend recover its own concrete type.
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send>;
+}
+
+/// A byte range within an object, inclusive of `first`, exclusive of `end`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteRange {
+    pub first: u64,
+    pub end: u64,
+}
+
+/// The outcome of replacing or removing an object version.
+#[derive(Debug, Clone)]
+pub struct Replaced {
+    /// The version the operation replaced or removed, if there was one.
+    pub previous: Option<ObjectRecord>,
+}
+
+/// The operations the S3 front end needs from storage.
+///
+/// Every method is atomic: when it returns `Ok`, its effect is durable; when it
+/// fails or the process dies part-way, storage is left as it was before.
+#[async_trait]
+pub trait Engine: Send + Sync + 'static {
+    /// Creates a bucket; [`EngineError::BucketExists`] if the name is taken.
+    async fn create_bucket(&self, bucket: BucketRecord) -> EngineResult<()>;
+
+    /// Returns a bucket's record, or [`EngineError::NoSuchBucket`].
+    async fn bucket(&self, name: &str) -> EngineResult<BucketRecord>;
+
+    /// Lists every bucket, ordered by name.
+    async fn list_buckets(&self) -> EngineResult<Vec<BucketRecord>>;
+
+    /// Removes an empty bucket; [`EngineError::BucketNotEmpty`] otherwise.
+    async fn delete_bucket(&self, name: &str) -> EngineResult<()>;
+
+    /// Writes a body durably into the staging area.
+    async fn stage(&self, body: ByteStream) -> EngineResult<Box<dyn StagedData>>;
+
+    /// Makes `object` the current version of its key, its data being `staged`.
+    /// The previous version's bytes are released.
+    async fn put_object(
+        &self,
+        bucket: &str,
+        object: ObjectRecord,
+        staged: Box<dyn StagedData>,
+    ) -> EngineResult<Replaced>;
+
+    /// Returns the record of a key's version (the current one when `version_id`
+    /// is `None`), or [`EngineError::NoSuchKey`] / [`EngineError::NoSuchVersion`].
+    async fn object(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> EngineResult<ObjectRecord>;
+
+    /// Streams the bytes of an object version whose record was already read.
+    /// Fails with [`EngineError::VersionGone`] if that version was replaced or
+    /// removed since its record was read; the caller reads the record again.
+    async fn open(
+        &self,
+        object: &ObjectRecord,
+        range: Option<ByteRange>,
+    ) -> EngineResult<ByteStream>;
+
+    /// Removes a key's version (the current one when `version_id` is `None`);
+    /// succeeds with no previous version when there was nothing to remove.
+    async fn delete_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> EngineResult<Replaced>;
+
+    /// Lists the current versions of keys in a bucket, in UTF-8 byte order.
+    async fn list_objects(&self, bucket: &str, query: &ListQuery) -> EngineResult<ListPage>;
+}

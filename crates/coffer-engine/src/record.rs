@@ -1,0 +1,154 @@
+//! The records every backend stores. Field additions must carry
+//! `#[serde(default)]` so that records written by an older Coffer still load.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// The version id S3 gives objects written while versioning is off.
+pub const NULL_VERSION_ID: &str = "null";
+
+/// A bucket and its configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketRecord {
+    pub name: String,
+    /// The id of the user who created the bucket.
+    pub owner: String,
+    /// The LocationConstraint given at creation; `None` is us-east-1's empty one.
+    #[serde(default)]
+    pub location: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created: OffsetDateTime,
+    /// `Enabled` or `Suspended` once versioning has been configured.
+    #[serde(default)]
+    pub versioning: Option<String>,
+    #[serde(default)]
+    pub object_lock_enabled: bool,
+}
+
+/// The standard HTTP headers S3 stores with an object and returns on reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContentHeaders {
+    #[serde(default)]
+    pub content_type: Option<String>,
+    #[serde(default)]
+    pub content_encoding: Option<String>,
+    #[serde(default)]
+    pub content_disposition: Option<String>,
+    #[serde(default)]
+    pub content_language: Option<String>,
+    #[serde(default)]
+    pub cache_control: Option<String>,
+    /// The Expires header exactly as the client sent it.
+    #[serde(default)]
+    pub expires: Option<String>,
+}
+
+/// Base64 checksums of an object or of one of its parts, as S3 returns them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checksums {
+    #[serde(default)]
+    pub crc32: Option<String>,
+    #[serde(default)]
+    pub crc32c: Option<String>,
+    #[serde(default)]
+    pub crc64nvme: Option<String>,
+    #[serde(default)]
+    pub sha1: Option<String>,
+    #[serde(default)]
+    pub sha256: Option<String>,
+    /// `FULL_OBJECT` or `COMPOSITE`, when a checksum is present.
+    #[serde(default)]
+    pub checksum_type: Option<String>,
+}
+
+impl Checksums {
+    pub fn is_empty(&self) -> bool {
+        self.crc32.is_none()
+            && self.crc32c.is_none()
+            && self.crc64nvme.is_none()
+            && self.sha1.is_none()
+            && self.sha256.is_none()
+    }
+}
+
+/// One stretch of an object's bytes, held by one data file. A single PUT makes
+/// one segment; a multipart upload makes one per part, in part order, so that
+/// completing an upload never copies bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Segment {
+    /// The backend's name for the data file.
+    pub blob: String,
+    pub size: u64,
+    /// The part number for multipart objects, 0 for a single PUT.
+    #[serde(default)]
+    pub part_number: u32,
+    /// The part's ETag (hex MD5, unquoted) for multipart objects.
+    #[serde(default)]
+    pub etag: Option<String>,
+    #[serde(default)]
+    pub checksums: Checksums,
+}
+
+/// Object lock state of a version.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockRecord {
+    /// `GOVERNANCE` or `COMPLIANCE`.
+    #[serde(default)]
+    pub mode: Option<String>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub retain_until: Option<OffsetDateTime>,
+    #[serde(default)]
+    pub legal_hold: bool,
+}
+
+/// Server-side encryption applied to a version.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EncryptionRecord {
+    /// `AES256` or `aws:kms`.
+    pub algorithm: String,
+    #[serde(default)]
+    pub key_id: Option<String>,
+}
+
+/// One version of an object: its metadata and where its bytes are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectRecord {
+    pub key: String,
+    /// [`NULL_VERSION_ID`] while the bucket is unversioned.
+    pub version_id: String,
+    pub size: u64,
+    /// Hex MD5 of the body, or of the part MD5s followed by `-N`; unquoted.
+    pub etag: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_modified: OffsetDateTime,
+    /// The id of the user who wrote this version.
+    pub owner: String,
+    #[serde(default)]
+    pub content: ContentHeaders,
+    /// `x-amz-meta-*` values, keyed by the lower-case name after the prefix.
+    #[serde(default)]
+    pub user_metadata: BTreeMap<String, String>,
+    #[serde(default)]
+    pub checksums: Checksums,
+    #[serde(default)]
+    pub segments: Vec<Segment>,
+    #[serde(default)]
+    pub storage_class: Option<String>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    #[serde(default)]
+    pub lock: Option<LockRecord>,
+    #[serde(default)]
+    pub encryption: Option<EncryptionRecord>,
+    #[serde(default)]
+    pub delete_marker: bool,
+}
+
+impl ObjectRecord {
+    /// The ETag as S3 sends it, in double quotes.
+    pub fn quoted_etag(&self) -> String {
+        format!("\"{}\"", self.etag)
+    }
+}

@@ -1,0 +1,315 @@
+//! Body integrity: the ETag's MD5, `Content-MD5`, and the `x-amz-checksum-*`
+//! algorithms, computed while the body streams to storage and checked before
+//! the object is committed.
+
+use std::sync::{Arc, Mutex};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use coffer_engine::{ByteStream, Checksums};
+use futures::StreamExt;
+use http::HeaderMap;
+use s3s::checksum::ChecksumHasher;
+use s3s::crypto::{Checksum as _, Crc32, Crc32c, Crc64Nvme, Md5, Sha1, Sha256};
+use s3s::{S3Error, S3Result, TrailingHeaders, s3_error};
+
+/// The checksum algorithms S3 defines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Algorithm {
+    Crc32,
+    Crc32c,
+    Crc64Nvme,
+    Sha1,
+    Sha256,
+}
+
+const ALGORITHMS: [Algorithm; 5] = [
+    Algorithm::Crc32,
+    Algorithm::Crc32c,
+    Algorithm::Crc64Nvme,
+    Algorithm::Sha1,
+    Algorithm::Sha256,
+];
+
+impl Algorithm {
+    /// The algorithm's name as S3 spells it in `x-amz-checksum-algorithm`.
+    pub fn parse(name: &str) -> Option<Algorithm> {
+        ALGORITHMS
+            .into_iter()
+            .find(|a| a.name().eq_ignore_ascii_case(name))
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::Crc32 => "CRC32",
+            Algorithm::Crc32c => "CRC32C",
+            Algorithm::Crc64Nvme => "CRC64NVME",
+            Algorithm::Sha1 => "SHA1",
+            Algorithm::Sha256 => "SHA256",
+        }
+    }
+
+    /// The header (or trailer) that carries this algorithm's value.
+    pub fn header(self) -> &'static str {
+        match self {
+            Algorithm::Crc32 => "x-amz-checksum-crc32",
+            Algorithm::Crc32c => "x-amz-checksum-crc32c",
+            Algorithm::Crc64Nvme => "x-amz-checksum-crc64nvme",
+            Algorithm::Sha1 => "x-amz-checksum-sha1",
+            Algorithm::Sha256 => "x-amz-checksum-sha256",
+        }
+    }
+
+    fn slot(self, checksums: &mut Checksums) -> &mut Option<String> {
+        match self {
+            Algorithm::Crc32 => &mut checksums.crc32,
+            Algorithm::Crc32c => &mut checksums.crc32c,
+            Algorithm::Crc64Nvme => &mut checksums.crc64nvme,
+            Algorithm::Sha1 => &mut checksums.sha1,
+            Algorithm::Sha256 => &mut checksums.sha256,
+        }
+    }
+
+    /// The algorithm a stored set of checksums was made with.
+    pub fn of(checksums: &Checksums) -> Option<Algorithm> {
+        let mut checksums = checksums.clone();
+        ALGORITHMS
+            .into_iter()
+            .find(|a| a.slot(&mut checksums).is_some())
+    }
+
+    fn hasher(self) -> ChecksumHasher {
+        let mut hasher = ChecksumHasher::default();
+        match self {
+            Algorithm::Crc32 => hasher.crc32 = Some(Crc32::new()),
+            Algorithm::Crc32c => hasher.crc32c = Some(Crc32c::new()),
+            Algorithm::Crc64Nvme => hasher.crc64nvme = Some(Crc64Nvme::new()),
+            Algorithm::Sha1 => hasher.sha1 = Some(Sha1::new()),
+            Algorithm::Sha256 => hasher.sha256 = Some(Sha256::new()),
+        }
+        hasher
+    }
+}
+
+/// The algorithm S3 uses for a new object when the client names none.
+pub const DEFAULT_ALGORITHM: Algorithm = Algorithm::Crc64Nvme;
+
+/// What a client declared about a body's integrity, before it was read.
+#[derive(Debug)]
+pub struct Declared {
+    pub algorithm: Algorithm,
+    /// The value sent in a header; `None` if it comes in a trailer or not at all.
+    value: Option<String>,
+    in_trailer: bool,
+    content_md5: Option<[u8; 16]>,
+}
+
+impl Declared {
+    /// Reads the checksum headers of a request that carries a body.
+    /// `fallback` is used when the request names no algorithm.
+    pub fn from_headers(headers: &HeaderMap, fallback: Algorithm) -> S3Result<Declared> {
+        let content_md5 = headers
+            .get("content-md5")
+            .map(|value| {
+                let decoded = BASE64.decode(value.as_bytes()).ok();
+                decoded
+                    .and_then(|bytes| <[u8; 16]>::try_from(bytes).ok())
+                    .ok_or_else(|| {
+                        s3_error!(InvalidDigest, "The Content-MD5 you specified was invalid.")
+                    })
+            })
+            .transpose()?;
+
+        let mut in_header = ALGORITHMS.into_iter().filter_map(|a| {
+            headers
+                .get(a.header())
+                .map(|value| (a, String::from_utf8_lossy(value.as_bytes()).into_owned()))
+        });
+        let first = in_header.next();
+        if in_header.next().is_some() {
+            return Err(s3_error!(
+                InvalidRequest,
+                "Expecting a single x-amz-checksum- header"
+            ));
+        }
+        let trailer = headers
+            .get("x-amz-trailer")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|name| {
+                ALGORITHMS
+                    .into_iter()
+                    .find(|a| a.header().eq_ignore_ascii_case(name.trim()))
+            });
+        let named = ["x-amz-sdk-checksum-algorithm", "x-amz-checksum-algorithm"]
+            .iter()
+            .find_map(|header| headers.get(*header))
+            .map(|value| {
+                let name = String::from_utf8_lossy(value.as_bytes());
+                Algorithm::parse(&name)
+                    .ok_or_else(|| s3_error!(InvalidRequest, "Invalid checksum algorithm: {name}"))
+            })
+            .transpose()?;
+
+        let declared = match (first, trailer) {
+            (Some((algorithm, value)), _) => Declared {
+                algorithm,
+                value: Some(value),
+                in_trailer: false,
+                content_md5,
+            },
+            (None, Some(algorithm)) => Declared {
+                algorithm,
+                value: None,
+                in_trailer: true,
+                content_md5,
+            },
+            (None, None) => Declared {
+                algorithm: named.unwrap_or(fallback),
+                value: None,
+                in_trailer: false,
+                content_md5,
+            },
+        };
+        Ok(declared)
+    }
+
+    /// Checks what was computed against what was declared. Trailers are read
+    /// here, after the body has been consumed.
+    pub fn verify(&self, digest: &Digest, trailers: Option<&TrailingHeaders>) -> S3Result<()> {
+        if let Some(md5) = self.content_md5
+            && md5 != digest.md5
+        {
+            return Err(s3_error!(
+                BadDigest,
+                "The Content-MD5 you specified did not match what we received."
+            ));
+        }
+        let from_trailer = || {
+            trailers.and_then(|t| {
+                t.read(|headers| {
+                    headers
+                        .get(self.algorithm.header())
+                        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                })
+                .flatten()
+            })
+        };
+        let expected = match (&self.value, self.in_trailer) {
+            (Some(value), _) => Some(value.clone()),
+            (None, true) => Some(from_trailer().ok_or_else(|| {
+                s3_error!(
+                    InvalidRequest,
+                    "The trailing checksum {} was not sent.",
+                    self.algorithm.header()
+                )
+            })?),
+            (None, false) => None,
+        };
+        let mut computed = digest.checksums.clone();
+        if let Some(expected) = expected
+            && self.algorithm.slot(&mut computed).as_deref() != Some(expected.trim())
+        {
+            return Err(bad_checksum(self.algorithm));
+        }
+        Ok(())
+    }
+}
+
+fn bad_checksum(algorithm: Algorithm) -> S3Error {
+    S3Error::with_message(
+        s3s::S3ErrorCode::BadDigest,
+        format!(
+            "The {} you specified did not match the calculated checksum.",
+            algorithm.name()
+        ),
+    )
+}
+
+/// What was computed over a body.
+#[derive(Debug, Clone)]
+pub struct Digest {
+    pub md5: [u8; 16],
+    pub checksums: Checksums,
+}
+
+impl Digest {
+    pub fn etag(&self) -> String {
+        hex::encode(self.md5)
+    }
+}
+
+struct Hashers {
+    md5: Md5,
+    checksum: ChecksumHasher,
+}
+
+/// Hashes a body as it streams past; [`BodyHasher::finish`] gives the
+/// digest once the stream has been consumed.
+#[derive(Clone)]
+pub struct BodyHasher {
+    state: Arc<Mutex<Option<Hashers>>>,
+}
+
+impl BodyHasher {
+    pub fn new(algorithm: Algorithm) -> BodyHasher {
+        BodyHasher {
+            state: Arc::new(Mutex::new(Some(Hashers {
+                md5: Md5::new(),
+                checksum: algorithm.hasher(),
+            }))),
+        }
+    }
+
+    /// Wraps `body` so that every chunk passing through is hashed.
+    pub fn wrap(&self, body: ByteStream) -> ByteStream {
+        let state = Arc::clone(&self.state);
+        body.inspect(move |chunk| {
+            if let (Ok(bytes), Some(hashers)) =
+                (chunk, state.lock().expect("hasher lock poisoned").as_mut())
+            {
+                hashers.md5.update(bytes);
+                hashers.checksum.update(bytes);
+            }
+        })
+        .boxed()
+    }
+
+    pub fn finish(&self) -> Digest {
+        let hashers = self
+            .state
+            .lock()
+            .expect("hasher lock poisoned")
+            .take()
+            .expect("a body is hashed once");
+        let sums = hashers.checksum.finalize();
+        let checksums = Checksums {
+            crc32: sums.checksum_crc32,
+            crc32c: sums.checksum_crc32c,
+            crc64nvme: sums.checksum_crc64nvme,
+            sha1: sums.checksum_sha1,
+            sha256: sums.checksum_sha256,
+            checksum_type: Some("FULL_OBJECT".to_owned()),
+        };
+        Digest {
+            md5: hashers.md5.finalize(),
+            checksums,
+        }
+    }
+}
+
+/// Copies stored checksums onto an S3 output that has the five checksum fields.
+macro_rules! set_checksums {
+    ($output:expr, $checksums:expr) => {{
+        let checksums: &coffer_engine::Checksums = $checksums;
+        $output.checksum_crc32 = checksums.crc32.clone();
+        $output.checksum_crc32c = checksums.crc32c.clone();
+        $output.checksum_crc64nvme = checksums.crc64nvme.clone();
+        $output.checksum_sha1 = checksums.sha1.clone();
+        $output.checksum_sha256 = checksums.sha256.clone();
+        $output.checksum_type = checksums
+            .checksum_type
+            .clone()
+            .map(s3s::dto::ChecksumType::from);
+    }};
+}
+pub(crate) use set_checksums;

@@ -1,0 +1,76 @@
+//! The one place where storage errors become S3 errors.
+
+use coffer_engine::EngineError;
+use s3s::{S3Error, S3ErrorCode, s3_error};
+
+/// Maps an engine error to the S3 error Amazon S3 returns for that condition.
+/// Unexpected failures become `InternalError` and are logged here, once.
+pub fn from_engine(err: EngineError) -> S3Error {
+    match err {
+        EngineError::NoSuchBucket(_) => {
+            s3_error!(NoSuchBucket, "The specified bucket does not exist")
+        }
+        EngineError::BucketExists { .. } => s3_error!(
+            BucketAlreadyExists,
+            "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again."
+        ),
+        EngineError::BucketNotEmpty(_) => s3_error!(
+            BucketNotEmpty,
+            "The bucket you tried to delete is not empty"
+        ),
+        EngineError::NoSuchKey(_) => s3_error!(NoSuchKey, "The specified key does not exist."),
+        EngineError::NoSuchVersion { .. } => {
+            s3_error!(NoSuchVersion, "The specified version does not exist.")
+        }
+        EngineError::Body(err) => from_body_error(err),
+        EngineError::StorageFull => custom(
+            "XCofferStorageFull",
+            http::StatusCode::INSUFFICIENT_STORAGE,
+            "The server has no space left to store this object.",
+        ),
+        err @ (EngineError::VersionGone | EngineError::Io(_) | EngineError::Internal(_)) => {
+            tracing::error!(%err, "storage failed");
+            s3_error!(
+                InternalError,
+                "We encountered an internal error. Please try again."
+            )
+        }
+    }
+}
+
+/// Maps a failure while reading a request body. s3s reports the verification
+/// failures of signed and streamed bodies only as error text (its error
+/// types are private), so the text is matched here and nowhere else.
+fn from_body_error(err: std::io::Error) -> S3Error {
+    let text = err.to_string();
+    if text.contains("SignatureMismatch") {
+        s3_error!(
+            SignatureDoesNotMatch,
+            "The request signature we calculated does not match the signature you provided."
+        )
+    } else if text.contains("Sha256Mismatch") {
+        custom(
+            "XAmzContentSHA256Mismatch",
+            http::StatusCode::BAD_REQUEST,
+            "The provided 'x-amz-content-sha256' header does not match what was computed.",
+        )
+    } else if text.contains("FormatError") {
+        s3_error!(
+            IncompleteBody,
+            "The request body is not valid aws-chunked encoding."
+        )
+    } else {
+        tracing::debug!(%text, "request body ended early");
+        s3_error!(
+            IncompleteBody,
+            "You did not provide the number of bytes specified by the Content-Length HTTP header."
+        )
+    }
+}
+
+/// An S3 error code that s3s has no variant for.
+pub fn custom(code: &'static str, status: http::StatusCode, message: &'static str) -> S3Error {
+    let mut err = S3Error::with_message(S3ErrorCode::Custom(code.into()), message);
+    err.set_status_code(status);
+    err
+}

@@ -1,0 +1,69 @@
+//! Object headers S3 stores and returns: content headers and user metadata.
+
+use std::collections::BTreeMap;
+
+use coffer_engine::ContentHeaders;
+use s3s::{S3Result, s3_error};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc2822;
+
+/// User metadata larger than this (names and values, in bytes) is refused,
+/// as Amazon S3 refuses it.
+const USER_METADATA_BYTES_MAX: usize = 2 * 1024;
+
+/// An RFC 7231 IMF-fixdate, as HTTP headers carry dates.
+pub fn http_date(time: OffsetDateTime) -> String {
+    let format = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    time.to_offset(time::UtcOffset::UTC)
+        .format(&format)
+        .unwrap_or_else(|_| time.format(&Rfc2822).unwrap_or_default())
+}
+
+/// The raw `Expires` header of a request: S3 stores and returns it verbatim,
+/// even when it is not a valid date.
+pub fn raw_expires(headers: &http::HeaderMap) -> Option<String> {
+    headers
+        .get(http::header::EXPIRES)
+        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+}
+
+/// Content headers as given on a PUT, a copy with REPLACE, or an upload.
+pub fn content_headers(
+    headers: &http::HeaderMap,
+    content_type: Option<&str>,
+    content_encoding: Option<&str>,
+    content_disposition: Option<&str>,
+    content_language: Option<&str>,
+    cache_control: Option<&str>,
+) -> ContentHeaders {
+    ContentHeaders {
+        content_type: content_type.map(str::to_owned),
+        content_encoding: content_encoding.map(str::to_owned),
+        content_disposition: content_disposition.map(str::to_owned),
+        content_language: content_language.map(str::to_owned),
+        cache_control: cache_control.map(str::to_owned),
+        expires: raw_expires(headers),
+    }
+}
+
+/// Validates and copies `x-amz-meta-*` values.
+pub fn user_metadata(metadata: Option<&s3s::dto::Metadata>) -> S3Result<BTreeMap<String, String>> {
+    let metadata: BTreeMap<String, String> = metadata
+        .into_iter()
+        .flatten()
+        .map(|(name, value)| (name.to_ascii_lowercase(), value.clone()))
+        .collect();
+    let size: usize = metadata
+        .iter()
+        .map(|(name, value)| name.len() + value.len())
+        .sum();
+    if size > USER_METADATA_BYTES_MAX {
+        return Err(s3_error!(
+            MetadataTooLarge,
+            "Your metadata headers exceed the maximum allowed metadata size."
+        ));
+    }
+    Ok(metadata)
+}

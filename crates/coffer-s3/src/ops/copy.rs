@@ -1,0 +1,146 @@
+//! CopyObject: a server-side copy, same or cross bucket.
+
+use coffer_engine::EngineError;
+use s3s::dto::*;
+use s3s::{S3Request, S3Response, S3Result, s3_error};
+
+use super::CofferS3;
+use super::object::{PUT_OBJECT_BYTES_MAX, new_object, requested_version};
+use crate::checksum::{Algorithm, BodyHasher, DEFAULT_ALGORITHM, set_checksums};
+use crate::conditions::{Conditions, WhenUnchanged};
+use crate::error::from_engine;
+use crate::headers::{content_headers, user_metadata};
+
+/// How often a copy retries when its source is replaced before it is opened.
+const COPY_ATTEMPTS_MAX: usize = 8;
+
+impl CofferS3 {
+    pub(super) async fn do_copy_object(
+        &self,
+        req: S3Request<CopyObjectInput>,
+    ) -> S3Result<S3Response<CopyObjectOutput>> {
+        let target_bucket = self.owned_bucket(&req, &req.input.bucket).await?;
+        let user = self.caller(&req)?;
+        let input = &req.input;
+        let CopySource::Bucket {
+            bucket: source_bucket,
+            key: source_key,
+            version_id: source_version,
+        } = &input.copy_source
+        else {
+            return Err(s3_error!(
+                NotImplemented,
+                "Copying from an access point is not supported."
+            ));
+        };
+        self.owned_bucket(&req, source_bucket).await?;
+        let replace = match input
+            .metadata_directive
+            .as_ref()
+            .map(MetadataDirective::as_str)
+        {
+            None | Some(MetadataDirective::COPY) => false,
+            Some(MetadataDirective::REPLACE) => true,
+            Some(other) => {
+                return Err(s3_error!(
+                    InvalidArgument,
+                    "Unknown metadata directive: {other}"
+                ));
+            }
+        };
+        let same_object = **source_bucket == *input.bucket && **source_key == *input.key;
+        if same_object
+            && !replace
+            && input.storage_class.is_none()
+            && input.server_side_encryption.is_none()
+        {
+            return Err(s3_error!(
+                InvalidRequest,
+                "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
+            ));
+        }
+        let conditions = Conditions {
+            if_match: input.copy_source_if_match.as_ref(),
+            if_none_match: input.copy_source_if_none_match.as_ref(),
+            if_modified_since: input.copy_source_if_modified_since.as_ref(),
+            if_unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
+        };
+
+        for _ in 0..COPY_ATTEMPTS_MAX {
+            let source = self
+                .engine
+                .object(
+                    source_bucket,
+                    source_key,
+                    requested_version(source_version.as_deref()),
+                )
+                .await
+                .map_err(from_engine)?;
+            conditions.check(&source, WhenUnchanged::PreconditionFailed)?;
+            if source.size > PUT_OBJECT_BYTES_MAX {
+                return Err(s3_error!(
+                    InvalidRequest,
+                    "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120"
+                ));
+            }
+            let body = match self.engine.open(&source, None).await {
+                Ok(body) => body,
+                Err(EngineError::VersionGone) => continue,
+                Err(err) => return Err(from_engine(err)),
+            };
+            let algorithm = match &input.checksum_algorithm {
+                Some(named) => Algorithm::parse(named.as_str()).ok_or_else(|| {
+                    s3_error!(
+                        InvalidRequest,
+                        "Invalid checksum algorithm: {}",
+                        named.as_str()
+                    )
+                })?,
+                None => Algorithm::of(&source.checksums).unwrap_or(DEFAULT_ALGORITHM),
+            };
+            let hasher = BodyHasher::new(algorithm);
+            let staged = self
+                .engine
+                .stage(hasher.wrap(body))
+                .await
+                .map_err(from_engine)?;
+            let digest = hasher.finish();
+            let (content, metadata) = if replace {
+                let content = content_headers(
+                    &req.headers,
+                    input.content_type.as_deref(),
+                    input.content_encoding.as_deref(),
+                    input.content_disposition.as_deref(),
+                    input.content_language.as_deref(),
+                    input.cache_control.as_deref(),
+                );
+                (content, user_metadata(input.metadata.as_ref())?)
+            } else {
+                (source.content.clone(), source.user_metadata.clone())
+            };
+            let object = new_object(
+                input.key.clone(),
+                &digest,
+                staged.size(),
+                user.id.clone(),
+                content,
+                metadata,
+            );
+            let mut result = CopyObjectResult {
+                e_tag: Some(ETag::Strong(object.etag.clone())),
+                last_modified: Some(object.last_modified.into()),
+                ..Default::default()
+            };
+            set_checksums!(result, &object.checksums);
+            self.engine
+                .put_object(&target_bucket.name, object, staged)
+                .await
+                .map_err(from_engine)?;
+            return Ok(S3Response::new(CopyObjectOutput {
+                copy_object_result: Some(result),
+                ..Default::default()
+            }));
+        }
+        Err(from_engine(EngineError::VersionGone))
+    }
+}

@@ -1,0 +1,160 @@
+//! The S3 operations Coffer serves, one file per family. Each `do_*` method
+//! holds an operation's semantics; the `S3` impl below only routes to them.
+
+mod bucket;
+mod copy;
+mod list;
+mod object;
+
+use std::sync::Arc;
+
+use coffer_engine::{BucketRecord, Engine};
+use s3s::dto::*;
+use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
+
+use crate::auth::{KeyStore, User};
+use crate::error::from_engine;
+
+/// S3's semantics over a storage engine.
+pub struct CofferS3 {
+    engine: Arc<dyn Engine>,
+    keys: KeyStore,
+    region: String,
+}
+
+impl CofferS3 {
+    pub fn new(engine: Arc<dyn Engine>, keys: KeyStore, region: &str) -> CofferS3 {
+        CofferS3 {
+            engine,
+            keys,
+            region: region.to_owned(),
+        }
+    }
+
+    /// The user who signed the request. s3s has already refused anonymous
+    /// requests by the time an operation runs.
+    fn caller<T>(&self, req: &S3Request<T>) -> S3Result<User> {
+        req.credentials
+            .as_ref()
+            .and_then(|credentials| self.keys.user(&credentials.access_key))
+            .ok_or_else(|| s3_error!(AccessDenied, "Access Denied"))
+    }
+
+    /// The bucket, if the caller may use it: for now, if the caller owns it.
+    async fn owned_bucket<T>(&self, req: &S3Request<T>, name: &str) -> S3Result<BucketRecord> {
+        let user = self.caller(req)?;
+        let bucket = self.engine.bucket(name).await.map_err(from_engine)?;
+        if bucket.owner != user.id {
+            return Err(s3_error!(AccessDenied, "Access Denied"));
+        }
+        Ok(bucket)
+    }
+}
+
+#[async_trait::async_trait]
+impl S3 for CofferS3 {
+    async fn list_buckets(
+        &self,
+        req: S3Request<ListBucketsInput>,
+    ) -> S3Result<S3Response<ListBucketsOutput>> {
+        self.do_list_buckets(req).await
+    }
+
+    async fn create_bucket(
+        &self,
+        req: S3Request<CreateBucketInput>,
+    ) -> S3Result<S3Response<CreateBucketOutput>> {
+        self.do_create_bucket(req).await
+    }
+
+    async fn head_bucket(
+        &self,
+        req: S3Request<HeadBucketInput>,
+    ) -> S3Result<S3Response<HeadBucketOutput>> {
+        self.do_head_bucket(req).await
+    }
+
+    async fn delete_bucket(
+        &self,
+        req: S3Request<DeleteBucketInput>,
+    ) -> S3Result<S3Response<DeleteBucketOutput>> {
+        self.do_delete_bucket(req).await
+    }
+
+    async fn get_bucket_location(
+        &self,
+        req: S3Request<GetBucketLocationInput>,
+    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
+        self.do_get_bucket_location(req).await
+    }
+
+    async fn get_bucket_versioning(
+        &self,
+        req: S3Request<GetBucketVersioningInput>,
+    ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+        self.do_get_bucket_versioning(req).await
+    }
+
+    async fn put_object(
+        &self,
+        req: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
+        self.do_put_object(req).await
+    }
+
+    async fn get_object(
+        &self,
+        req: S3Request<GetObjectInput>,
+    ) -> S3Result<S3Response<GetObjectOutput>> {
+        self.do_get_object(req).await
+    }
+
+    async fn head_object(
+        &self,
+        req: S3Request<HeadObjectInput>,
+    ) -> S3Result<S3Response<HeadObjectOutput>> {
+        self.do_head_object(req).await
+    }
+
+    async fn delete_object(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        self.do_delete_object(req).await
+    }
+
+    async fn delete_objects(
+        &self,
+        req: S3Request<DeleteObjectsInput>,
+    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        self.do_delete_objects(req).await
+    }
+
+    async fn copy_object(
+        &self,
+        req: S3Request<CopyObjectInput>,
+    ) -> S3Result<S3Response<CopyObjectOutput>> {
+        self.do_copy_object(req).await
+    }
+
+    async fn list_objects(
+        &self,
+        req: S3Request<ListObjectsInput>,
+    ) -> S3Result<S3Response<ListObjectsOutput>> {
+        self.do_list_objects(req).await
+    }
+
+    async fn list_objects_v2(
+        &self,
+        req: S3Request<ListObjectsV2Input>,
+    ) -> S3Result<S3Response<ListObjectsV2Output>> {
+        self.do_list_objects_v2(req).await
+    }
+
+    async fn list_object_versions(
+        &self,
+        req: S3Request<ListObjectVersionsInput>,
+    ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
+        self.do_list_object_versions(req).await
+    }
+}

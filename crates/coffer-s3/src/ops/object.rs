@@ -1,0 +1,429 @@
+//! Object operations: PUT, GET, HEAD, DELETE and DeleteObjects.
+
+use coffer_engine::{ByteRange, ByteStream, EngineError, NULL_VERSION_ID, ObjectRecord};
+use futures::{StreamExt, TryStreamExt};
+use http::HeaderMap;
+use s3s::dto::*;
+use s3s::{S3Request, S3Response, S3Result, s3_error};
+
+use super::CofferS3;
+use crate::checksum::{BodyHasher, DEFAULT_ALGORITHM, Declared, Digest, set_checksums};
+use crate::conditions::{Conditions, WhenUnchanged};
+use crate::error::{custom, from_engine};
+use crate::headers::{content_headers, user_metadata};
+
+/// The largest object a single PUT may store, as in Amazon S3.
+pub(super) const PUT_OBJECT_BYTES_MAX: u64 = 5 << 30;
+/// DeleteObjects takes at most this many keys.
+const DELETE_OBJECTS_KEYS_MAX: usize = 1000;
+/// How often a read retries when the version it looked up is replaced
+/// before its data could be opened.
+const READ_ATTEMPTS_MAX: usize = 8;
+
+/// The version id a request names; `null` is the version of objects written
+/// while versioning is off.
+pub(super) fn requested_version(version_id: Option<&str>) -> Option<&str> {
+    version_id.filter(|id| !id.is_empty())
+}
+
+/// The version id S3 reports for a version: none for the null version.
+fn reported_version(object: &ObjectRecord) -> Option<String> {
+    (object.version_id != NULL_VERSION_ID).then(|| object.version_id.clone())
+}
+
+/// A request body as the engine takes it.
+pub(super) fn body_stream(body: Option<StreamingBlob>) -> ByteStream {
+    match body {
+        Some(body) => body.map_err(std::io::Error::other).boxed(),
+        None => futures::stream::empty().boxed(),
+    }
+}
+
+/// Refuses bodies whose declared size is over the single-PUT limit before a
+/// byte of them is stored.
+fn check_declared_size(headers: &HeaderMap, content_length: Option<i64>) -> S3Result<()> {
+    let decoded = headers
+        .get("x-amz-decoded-content-length")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    let declared = decoded.or(content_length.and_then(|len| u64::try_from(len).ok()));
+    if declared.is_some_and(|len| len > PUT_OBJECT_BYTES_MAX) {
+        return Err(s3_error!(
+            EntityTooLarge,
+            "Your proposed upload exceeds the maximum allowed object size."
+        ));
+    }
+    Ok(())
+}
+
+/// Fills the fields GET and HEAD share (their outputs are distinct types
+/// with the same field names). Checksums describe the whole object, so they
+/// are returned only when asked for and the whole object is read.
+macro_rules! fill_read_output {
+    ($plan:expr, $checksum_mode:expr, $output:expr) => {{
+        let plan: &ReadPlan = &$plan;
+        let object = &plan.object;
+        let content = &object.content;
+        $output.accept_ranges = Some("bytes".to_owned());
+        $output.content_length =
+            i64::try_from(plan.range.map_or(object.size, |r| r.end - r.first)).ok();
+        $output.content_range = plan.range.map(|r| {
+            format!(
+                "bytes {}-{}/{}",
+                r.first,
+                r.end.saturating_sub(1),
+                object.size
+            )
+        });
+        $output.e_tag = Some(ETag::Strong(object.etag.clone()));
+        $output.last_modified = Some(object.last_modified.into());
+        $output.content_type = content.content_type.clone();
+        $output.content_encoding = content.content_encoding.clone();
+        $output.content_disposition = content.content_disposition.clone();
+        $output.content_language = content.content_language.clone();
+        $output.cache_control = content.cache_control.clone();
+        $output.metadata = (!object.user_metadata.is_empty()).then(|| {
+            object
+                .user_metadata
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        });
+        $output.parts_count = plan.parts_count;
+        $output.version_id = reported_version(object);
+        $output.storage_class = object.storage_class.clone().map(StorageClass::from);
+        if $checksum_mode
+            && plan
+                .range
+                .is_none_or(|r| r.first == 0 && r.end == object.size)
+        {
+            set_checksums!($output, &object.checksums);
+        }
+    }};
+}
+/// What GET and HEAD share: which version, and which bytes of it.
+struct ReadRequest<'a> {
+    bucket: &'a str,
+    key: &'a str,
+    version_id: Option<&'a str>,
+    part_number: Option<i32>,
+    range: Option<Range>,
+    conditions: Conditions<'a>,
+}
+
+/// The part of an object a read returns.
+struct ReadPlan {
+    object: ObjectRecord,
+    range: Option<ByteRange>,
+    /// The number of parts, reported when a part was asked for.
+    parts_count: Option<i32>,
+}
+
+impl CofferS3 {
+    pub(super) async fn do_put_object(
+        &self,
+        req: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
+        let bucket = self.owned_bucket(&req, &req.input.bucket).await?;
+        let user = self.caller(&req)?;
+        check_declared_size(&req.headers, req.input.content_length)?;
+        let declared = Declared::from_headers(&req.headers, DEFAULT_ALGORITHM)?;
+        let input = req.input;
+        let metadata = user_metadata(input.metadata.as_ref())?;
+        let content = content_headers(
+            &req.headers,
+            input.content_type.as_deref(),
+            input.content_encoding.as_deref(),
+            input.content_disposition.as_deref(),
+            input.content_language.as_deref(),
+            input.cache_control.as_deref(),
+        );
+
+        let hasher = BodyHasher::new(declared.algorithm);
+        let staged = self
+            .engine
+            .stage(hasher.wrap(body_stream(input.body)))
+            .await
+            .map_err(from_engine)?;
+        let digest = hasher.finish();
+        declared.verify(&digest, req.trailing_headers.as_ref())?;
+        if staged.size() > PUT_OBJECT_BYTES_MAX {
+            return Err(s3_error!(
+                EntityTooLarge,
+                "Your proposed upload exceeds the maximum allowed object size."
+            ));
+        }
+
+        let object = new_object(
+            input.key,
+            &digest,
+            staged.size(),
+            user.id,
+            content,
+            metadata,
+        );
+        let mut output = PutObjectOutput {
+            e_tag: Some(ETag::Strong(object.etag.clone())),
+            ..Default::default()
+        };
+        set_checksums!(output, &object.checksums);
+        self.engine
+            .put_object(&bucket.name, object, staged)
+            .await
+            .map_err(from_engine)?;
+        Ok(S3Response::new(output))
+    }
+
+    pub(super) async fn do_get_object(
+        &self,
+        req: S3Request<GetObjectInput>,
+    ) -> S3Result<S3Response<GetObjectOutput>> {
+        self.owned_bucket(&req, &req.input.bucket).await?;
+        let input = &req.input;
+        let read = ReadRequest {
+            bucket: &input.bucket,
+            key: &input.key,
+            version_id: requested_version(input.version_id.as_deref()),
+            part_number: input.part_number,
+            range: input.range,
+            conditions: Conditions {
+                if_match: input.if_match.as_ref(),
+                if_none_match: input.if_none_match.as_ref(),
+                if_modified_since: input.if_modified_since.as_ref(),
+                if_unmodified_since: input.if_unmodified_since.as_ref(),
+            },
+        };
+        let checksum_mode = input
+            .checksum_mode
+            .as_ref()
+            .is_some_and(|m| m.as_str() == ChecksumMode::ENABLED);
+        for _ in 0..READ_ATTEMPTS_MAX {
+            let plan = self.plan_read(&read).await?;
+            let body = match self.engine.open(&plan.object, plan.range).await {
+                Ok(body) => body,
+                Err(EngineError::VersionGone) => continue,
+                Err(err) => return Err(from_engine(err)),
+            };
+            let headers = plan.headers();
+            let mut output = GetObjectOutput {
+                body: Some(StreamingBlob::wrap(sync_wrapper::SyncStream::new(body))),
+                ..Default::default()
+            };
+            fill_read_output!(plan, checksum_mode, output);
+            return Ok(S3Response::with_headers(output, headers));
+        }
+        Err(from_engine(EngineError::VersionGone))
+    }
+
+    pub(super) async fn do_head_object(
+        &self,
+        req: S3Request<HeadObjectInput>,
+    ) -> S3Result<S3Response<HeadObjectOutput>> {
+        self.owned_bucket(&req, &req.input.bucket).await?;
+        let input = &req.input;
+        let read = ReadRequest {
+            bucket: &input.bucket,
+            key: &input.key,
+            version_id: requested_version(input.version_id.as_deref()),
+            part_number: input.part_number,
+            range: input.range,
+            conditions: Conditions {
+                if_match: input.if_match.as_ref(),
+                if_none_match: input.if_none_match.as_ref(),
+                if_modified_since: input.if_modified_since.as_ref(),
+                if_unmodified_since: input.if_unmodified_since.as_ref(),
+            },
+        };
+        let checksum_mode = input
+            .checksum_mode
+            .as_ref()
+            .is_some_and(|m| m.as_str() == ChecksumMode::ENABLED);
+        let plan = self.plan_read(&read).await?;
+        let mut output = HeadObjectOutput::default();
+        fill_read_output!(plan, checksum_mode, output);
+        Ok(S3Response::with_headers(output, plan.headers()))
+    }
+
+    async fn plan_read(&self, read: &ReadRequest<'_>) -> S3Result<ReadPlan> {
+        let object = self
+            .engine
+            .object(read.bucket, read.key, read.version_id)
+            .await
+            .map_err(from_engine)?;
+        read.conditions.check(&object, WhenUnchanged::NotModified)?;
+        let parts: Vec<_> = object
+            .segments
+            .iter()
+            .filter(|s| s.part_number > 0)
+            .collect();
+        match (read.part_number, read.range) {
+            (Some(_), Some(_)) => Err(s3_error!(
+                InvalidRequest,
+                "Cannot specify both Range header and partNumber query parameter"
+            )),
+            (Some(number), None) => {
+                let invalid_part = || {
+                    custom(
+                        "InvalidPartNumber",
+                        http::StatusCode::RANGE_NOT_SATISFIABLE,
+                        "The requested partnumber is not satisfiable",
+                    )
+                };
+                let index = usize::try_from(number)
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .ok_or_else(invalid_part)?
+                    - 1;
+                if parts.is_empty() {
+                    if index != 0 {
+                        return Err(invalid_part());
+                    }
+                    return Ok(ReadPlan {
+                        object,
+                        range: None,
+                        parts_count: None,
+                    });
+                }
+                let part = parts.get(index).ok_or_else(invalid_part)?;
+                let first: u64 = parts[..index].iter().map(|p| p.size).sum();
+                let parts_count = i32::try_from(parts.len()).ok();
+                let range = Some(ByteRange {
+                    first,
+                    end: first + part.size,
+                });
+                Ok(ReadPlan {
+                    object,
+                    range,
+                    parts_count,
+                })
+            }
+            (None, Some(range)) => {
+                let satisfiable = range.check(object.size).map_err(|_| {
+                    s3_error!(InvalidRange, "The requested range is not satisfiable")
+                })?;
+                let range = Some(ByteRange {
+                    first: satisfiable.start,
+                    end: satisfiable.end,
+                });
+                Ok(ReadPlan {
+                    object,
+                    range,
+                    parts_count: None,
+                })
+            }
+            (None, None) => Ok(ReadPlan {
+                object,
+                range: None,
+                parts_count: None,
+            }),
+        }
+    }
+
+    pub(super) async fn do_delete_object(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        self.owned_bucket(&req, &req.input.bucket).await?;
+        let input = req.input;
+        self.engine
+            .delete_object(
+                &input.bucket,
+                &input.key,
+                requested_version(input.version_id.as_deref()),
+            )
+            .await
+            .map_err(from_engine)?;
+        Ok(S3Response::new(DeleteObjectOutput {
+            version_id: input.version_id,
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn do_delete_objects(
+        &self,
+        req: S3Request<DeleteObjectsInput>,
+    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        self.owned_bucket(&req, &req.input.bucket).await?;
+        let input = req.input;
+        let objects = input.delete.objects;
+        if objects.is_empty() || objects.len() > DELETE_OBJECTS_KEYS_MAX {
+            return Err(s3_error!(
+                MalformedXML,
+                "The XML you provided was not well-formed or did not validate against our published schema"
+            ));
+        }
+        let quiet = input.delete.quiet.unwrap_or(false);
+        let mut deleted = Vec::new();
+        let mut errors = Vec::new();
+        for object in objects {
+            let version_id = requested_version(object.version_id.as_deref());
+            match self
+                .engine
+                .delete_object(&input.bucket, &object.key, version_id)
+                .await
+            {
+                Ok(_) if quiet => {}
+                Ok(_) => deleted.push(DeletedObject {
+                    key: Some(object.key),
+                    version_id: object.version_id,
+                    ..Default::default()
+                }),
+                Err(err) => {
+                    let err = from_engine(err);
+                    errors.push(Error {
+                        code: Some(err.code().as_str().to_owned()),
+                        message: err.message().map(str::to_owned),
+                        key: Some(object.key),
+                        version_id: object.version_id,
+                    });
+                }
+            }
+        }
+        Ok(S3Response::new(DeleteObjectsOutput {
+            deleted: Some(deleted),
+            errors: Some(errors),
+            request_charged: None,
+        }))
+    }
+}
+
+/// A new version's record, from what was received and computed.
+pub(super) fn new_object(
+    key: String,
+    digest: &Digest,
+    size: u64,
+    owner: String,
+    content: coffer_engine::ContentHeaders,
+    user_metadata: std::collections::BTreeMap<String, String>,
+) -> ObjectRecord {
+    ObjectRecord {
+        key,
+        version_id: NULL_VERSION_ID.to_owned(),
+        size,
+        etag: digest.etag(),
+        last_modified: time::OffsetDateTime::now_utc(),
+        owner,
+        content,
+        user_metadata,
+        checksums: digest.checksums.clone(),
+        segments: Vec::new(),
+        storage_class: None,
+        tags: Default::default(),
+        lock: None,
+        encryption: None,
+        delete_marker: false,
+    }
+}
+
+impl ReadPlan {
+    /// Headers S3 returns verbatim: the stored Expires.
+    fn headers(&self) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        if let Some(expires) = &self.object.content.expires
+            && let Ok(value) = http::HeaderValue::from_str(expires)
+        {
+            headers.insert(http::header::EXPIRES, value);
+        }
+        headers
+    }
+}

@@ -1,0 +1,71 @@
+//! The `coffer` binary: the command line, and the wiring of the layers.
+//!
+//! It owns process concerns only (arguments, credentials bootstrap, logging,
+//! the listening socket, signals) and builds the stack: `coffer-store` (the
+//! embedded engine) under `coffer-s3` (the S3 front end) under hyper.
+
+mod credentials;
+mod server;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "coffer",
+    version,
+    about = "An S3-compatible object storage server"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the S3 API from a data directory.
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:9000", env = "COFFER_LISTEN")]
+    pub listen: SocketAddr,
+    /// Directory holding all metadata and object data.
+    #[arg(long, default_value = "./coffer-data", env = "COFFER_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// The region this endpoint serves, as SigV4 signatures name it.
+    #[arg(long, default_value = "us-east-1", env = "COFFER_REGION")]
+    pub region: String,
+    /// Root access key; generated and kept in the data directory if absent.
+    #[arg(long, env = "COFFER_ACCESS_KEY", requires = "secret_key")]
+    pub access_key: Option<String>,
+    /// Root secret key.
+    #[arg(
+        long,
+        env = "COFFER_SECRET_KEY",
+        requires = "access_key",
+        hide_env_values = true
+    )]
+    pub secret_key: Option<String>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,s3s=off")),
+        )
+        .init();
+    match cli.command {
+        Command::Serve(args) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(server::serve(args)),
+    }
+}
