@@ -2,8 +2,9 @@
 //! complete.
 //!
 //! s3s renders S3's error XML but leaves out `Resource` and `RequestId`, and
-//! sets no `x-amz-request-id`. This layer generates the id, puts it (and
-//! `x-amz-id-2`) on every response, and adds both elements to error bodies,
+//! sets no `x-amz-request-id`, and some of its errors carry no `Message`.
+//! This layer generates the id, puts it (and `x-amz-id-2`) on every response,
+//! and completes error bodies with `Message`, `Resource` and `RequestId`,
 //! whether the error came from s3s (signature, parsing) or from Coffer.
 
 use std::fmt::Write as _;
@@ -75,7 +76,8 @@ impl hyper::service::Service<Request<hyper::body::Incoming>> for CofferService {
     }
 }
 
-/// Adds `Resource` and `RequestId` to an S3 error body that lacks them.
+/// Adds `Message`, `Resource` and `RequestId` to an S3 error body that
+/// lacks them.
 fn complete_error_body(resp: &mut Response<Body>, resource: &str, request_id: &str) {
     if resp.status().as_u16() < 400 {
         return;
@@ -92,8 +94,23 @@ fn complete_error_body(resp: &mut Response<Body>, resource: &str, request_id: &s
     if text.contains("<RequestId>") {
         return;
     }
-    let mut completed = String::with_capacity(text.len() + resource.len() + 64);
-    completed.push_str(&text[..end]);
+    let mut completed = String::with_capacity(text.len() + resource.len() + 128);
+    match text.find("</Code>") {
+        Some(code_end) if !text.contains("<Message>") => {
+            let code_end = code_end + "</Code>".len();
+            let code = text[..code_end]
+                .rsplit_once("<Code>")
+                .map_or("", |(_, code)| code.trim_end_matches("</Code>"));
+            completed.push_str(&text[..code_end]);
+            let _ = write!(
+                completed,
+                "<Message>{}</Message>",
+                escape_xml(default_message(code))
+            );
+            completed.push_str(&text[code_end..end]);
+        }
+        _ => completed.push_str(&text[..end]),
+    }
     let _ = write!(
         completed,
         "<Resource>{}</Resource><RequestId>{request_id}</RequestId>",
@@ -119,4 +136,38 @@ fn escape_xml(text: &str) -> String {
         }
     }
     escaped
+}
+
+/// Amazon S3's message for errors that s3s raises without one.
+fn default_message(code: &str) -> &'static str {
+    match code {
+        "AccessDenied" => "Access Denied",
+        "InvalidBucketName" => "The specified bucket is not valid.",
+        "InvalidURI" => "Couldn't parse the specified URI.",
+        "KeyTooLongError" => "Your key is too long",
+        "MalformedXML" => {
+            "The XML you provided was not well-formed or did not validate against our published schema"
+        }
+        "MethodNotAllowed" => "The specified method is not allowed against this resource.",
+        "MissingContentLength" => "You must provide the Content-Length HTTP header.",
+        "NotImplemented" => "A header you provided implies functionality that is not implemented",
+        "SignatureDoesNotMatch" => {
+            "The request signature we calculated does not match the signature you provided. Check your key and signing method."
+        }
+        "InvalidAccessKeyId" => "The AWS Access Key Id you provided does not exist in our records.",
+        "RequestTimeTooSkewed" => {
+            "The difference between the request time and the current time is too large."
+        }
+        "IncompleteBody" => {
+            "You did not provide the number of bytes specified by the Content-Length HTTP header."
+        }
+        "MaxMessageLengthExceeded" => "Your request was too big.",
+        "InvalidRequest" => "Invalid Request",
+        "InvalidArgument" => "Invalid Argument",
+        "InvalidRange" => "The requested range is not satisfiable",
+        "NoSuchBucket" => "The specified bucket does not exist",
+        "NoSuchKey" => "The specified key does not exist.",
+        "PreconditionFailed" => "At least one of the pre-conditions you specified did not hold",
+        _ => "The request could not be completed.",
+    }
 }
