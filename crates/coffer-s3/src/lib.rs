@@ -13,6 +13,7 @@ mod conditions;
 mod error;
 mod headers;
 mod ops;
+mod preflight;
 pub mod request_id;
 
 use std::sync::Arc;
@@ -40,5 +41,5 @@ pub fn service(engine: Arc<dyn Engine>, keys: KeyStore, region: &str) -> CofferS
     config.xml_max_body_size = XML_BODY_BYTES_MAX;
     config.presigned_url_max_skew_time_secs = CLOCK_SKEW_SECS_MAX;
     builder.set_config(Arc::new(StaticConfigProvider::new(Arc::new(config))));
-    CofferService::new(builder.build())
+    CofferService::new(builder.build(), region)
 }

@@ -5,7 +5,8 @@
 //! sets no `x-amz-request-id`, and some of its errors carry no `Message`.
 //! This layer generates the id, puts it (and `x-amz-id-2`) on every response,
 //! and completes error bodies with `Message`, `Resource` and `RequestId`,
-//! whether the error came from s3s (signature, parsing) or from Coffer.
+//! whether the error came from s3s (signature, parsing) or from Coffer. It
+//! also runs the [`crate::preflight`] checks before s3s routes the request.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,6 +26,7 @@ pub struct RequestId(pub String);
 pub struct CofferService {
     inner: S3Service,
     ids: std::sync::Arc<RequestIds>,
+    region: std::sync::Arc<str>,
 }
 
 /// Request ids: a per-process random prefix and a counter, as hex, so ids are
@@ -42,9 +44,10 @@ impl RequestIds {
 }
 
 impl CofferService {
-    pub fn new(inner: S3Service) -> CofferService {
+    pub fn new(inner: S3Service, region: &str) -> CofferService {
         CofferService {
             inner,
+            region: region.into(),
             ids: std::sync::Arc::new(RequestIds {
                 prefix: rand::random(),
                 next: AtomicU64::new(1),
@@ -56,7 +59,12 @@ impl CofferService {
         let request_id = self.ids.next();
         let resource = req.uri().path().to_owned();
         req.extensions_mut().insert(RequestId(request_id.clone()));
-        let mut resp = self.inner.call(req).await?;
+        let mut resp = match crate::preflight::check(&req, &self.region) {
+            Ok(()) => self.inner.call(req).await?,
+            Err(err) => err
+                .to_http_response()
+                .map_err(|e| HttpError::new(Box::new(e)))?,
+        };
         complete_error_body(&mut resp, &resource, &request_id);
         let id = HeaderValue::from_str(&request_id).expect("request ids are hex");
         resp.headers_mut().insert("x-amz-id-2", id.clone());

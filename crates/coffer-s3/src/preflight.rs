@@ -1,0 +1,129 @@
+//! Checks of a request's signature parameters that s3s leaves to the service:
+//! the region a signature was made for, and the 7-day limit on presigned URLs.
+//! They run before s3s sees the request, so a refused request is never routed.
+
+use http::Request;
+use s3s::{Body, S3Error, S3Result, s3_error};
+
+/// Amazon S3 refuses presigned URLs valid for longer than this.
+const PRESIGNED_EXPIRES_SECS_MAX: u64 = 7 * 24 * 60 * 60;
+
+/// Refuses requests signed for another region, or presigned for too long.
+pub fn check(req: &Request<Body>, region: &str) -> S3Result<()> {
+    let query = req.uri().query().unwrap_or_default();
+    let mut presigned_credential = None;
+    for (name, value) in form_urlencoded(query) {
+        match name.as_str() {
+            "X-Amz-Expires" => check_expires(&value)?,
+            "X-Amz-Credential" => presigned_credential = Some(value),
+            _ => {}
+        }
+    }
+    if let Some(credential) = presigned_credential {
+        return check_region(&credential, region, query_error);
+    }
+    let header_credential = req
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .filter(|value| value.starts_with("AWS4-HMAC-SHA256"))
+        .and_then(|value| value.split_once("Credential="))
+        .map(|(_, rest)| rest.split([',', ' ']).next().unwrap_or_default());
+    match header_credential {
+        Some(credential) => check_region(credential, region, header_error),
+        None => Ok(()),
+    }
+}
+
+fn check_expires(value: &str) -> S3Result<()> {
+    let seconds: u64 = value
+        .parse()
+        .map_err(|_| query_error("X-Amz-Expires should be a number".to_owned()))?;
+    if seconds > PRESIGNED_EXPIRES_SECS_MAX {
+        return Err(query_error(format!(
+            "X-Amz-Expires must be less than a week (in seconds) that is {PRESIGNED_EXPIRES_SECS_MAX}"
+        )));
+    }
+    Ok(())
+}
+
+/// A credential scope is `access-key/date/region/service/aws4_request`.
+fn check_region(credential: &str, region: &str, error: fn(String) -> S3Error) -> S3Result<()> {
+    let scope: Vec<&str> = credential.rsplitn(5, '/').collect();
+    match scope.get(2) {
+        Some(signed_for) if *signed_for != region => Err(error(format!(
+            "The authorization header is malformed; the region '{signed_for}' is wrong; expecting '{region}'"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn header_error(message: String) -> S3Error {
+    s3_error!(AuthorizationHeaderMalformed, "{message}")
+}
+
+fn query_error(message: String) -> S3Error {
+    s3_error!(AuthorizationQueryParametersError, "{message}")
+}
+
+/// Decodes `application/x-www-form-urlencoded` pairs, as query strings are.
+fn form_urlencoded(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (decode(name), decode(value))
+        })
+}
+
+fn decode(text: &str) -> String {
+    let spaced = text.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(uri: &str, authorization: Option<&str>) -> Request<Body> {
+        let mut builder = Request::builder().uri(uri);
+        if let Some(value) = authorization {
+            builder = builder.header("authorization", value);
+        }
+        builder.body(Body::empty()).unwrap()
+    }
+
+    #[test]
+    fn presigned_urls_live_at_most_a_week() {
+        let week = request(
+            "/b/k?X-Amz-Expires=604800&X-Amz-Credential=AK%2F20260101%2Fus-east-1%2Fs3%2Faws4_request",
+            None,
+        );
+        assert!(check(&week, "us-east-1").is_ok());
+        let longer = request("/b/k?X-Amz-Expires=604801", None);
+        let err = check(&longer, "us-east-1").unwrap_err();
+        assert_eq!(err.code().as_str(), "AuthorizationQueryParametersError");
+        let garbage = request("/b/k?X-Amz-Expires=soon", None);
+        assert!(check(&garbage, "us-east-1").is_err());
+    }
+
+    #[test]
+    fn signatures_for_another_region_are_refused() {
+        let header = "AWS4-HMAC-SHA256 Credential=AK/20260101/eu-west-1/s3/aws4_request, SignedHeaders=host, Signature=00";
+        let err = check(&request("/b", Some(header)), "us-east-1").unwrap_err();
+        assert_eq!(err.code().as_str(), "AuthorizationHeaderMalformed");
+        assert!(check(&request("/b", Some(header)), "eu-west-1").is_ok());
+        let query = "/b?X-Amz-Credential=AK%2F20260101%2Feu-west-1%2Fs3%2Faws4_request";
+        let err = check(&request(query, None), "us-east-1").unwrap_err();
+        assert_eq!(err.code().as_str(), "AuthorizationQueryParametersError");
+    }
+
+    #[test]
+    fn unsigned_and_sigv2_requests_pass_through() {
+        assert!(check(&request("/b/k", None), "us-east-1").is_ok());
+        assert!(check(&request("/b/k", Some("AWS AK:c2ln")), "us-east-1").is_ok());
+    }
+}
