@@ -33,18 +33,11 @@ pub fn root_keys(
     secret_key: Option<String>,
 ) -> anyhow::Result<(RootKeys, Source)> {
     if let (Some(access_key), Some(secret_key)) = (access_key, secret_key) {
-        return Ok((
-            RootKeys {
-                access_key,
-                secret_key,
-            },
-            Source::Given,
-        ));
+        return Ok((RootKeys { access_key, secret_key }, Source::Given));
     }
     let path = data_dir.join(CREDENTIALS_FILE);
     if path.exists() {
-        let text =
-            fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let text = fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
         let field = |name: &str| {
             text.lines().find_map(|line| {
                 line.strip_prefix(name)?
@@ -53,17 +46,10 @@ pub fn root_keys(
                     .map(str::to_owned)
             })
         };
-        let (Some(access_key), Some(secret_key)) = (field("access_key"), field("secret_key"))
-        else {
+        let (Some(access_key), Some(secret_key)) = (field("access_key"), field("secret_key")) else {
             bail!("{} is not a Coffer credentials file", path.display());
         };
-        return Ok((
-            RootKeys {
-                access_key,
-                secret_key,
-            },
-            Source::Stored,
-        ));
+        return Ok((RootKeys { access_key, secret_key }, Source::Stored));
     }
     let keys = RootKeys {
         access_key: random_key(ACCESS_KEY_LEN).to_ascii_uppercase(),
@@ -77,11 +63,7 @@ pub fn root_keys(
         .truncate(true)
         .mode(0o600)
         .open(&staging)?;
-    writeln!(
-        file,
-        "access_key={}\nsecret_key={}",
-        keys.access_key, keys.secret_key
-    )?;
+    writeln!(file, "access_key={}\nsecret_key={}", keys.access_key, keys.secret_key)?;
     file.sync_all()?;
     fs::rename(&staging, &path)?;
     fs::File::open(data_dir)?.sync_all()?;

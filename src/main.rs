@@ -14,11 +14,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(
-    name = "coffer",
-    version,
-    about = "An S3-compatible object storage server"
-)]
+#[command(name = "coffer", version, about = "An S3-compatible object storage server")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -45,12 +41,7 @@ pub struct ServeArgs {
     #[arg(long, env = "COFFER_ACCESS_KEY", requires = "secret_key")]
     pub access_key: Option<String>,
     /// Root secret key.
-    #[arg(
-        long,
-        env = "COFFER_SECRET_KEY",
-        requires = "access_key",
-        hide_env_values = true
-    )]
+    #[arg(long, env = "COFFER_SECRET_KEY", requires = "access_key", hide_env_values = true)]
     pub secret_key: Option<String>,
 }
 

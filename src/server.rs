@@ -26,8 +26,7 @@ const ROOT_USER: &str = "root";
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let (root, source) = credentials::root_keys(&args.data_dir, args.access_key, args.secret_key)?;
-    let store = Store::open(&args.data_dir)
-        .with_context(|| format!("opening {}", args.data_dir.display()))?;
+    let store = Store::open(&args.data_dir).with_context(|| format!("opening {}", args.data_dir.display()))?;
     let keys = KeyStore::default();
     keys.add(&root.access_key, &root.secret_key, User::named(ROOT_USER));
     let service = coffer_s3::service(Arc::new(store.clone()), keys, &args.region);

@@ -17,6 +17,8 @@ pub enum EngineError {
     NoSuchKey(String),
     #[error("no such version {version_id} of key {key}")]
     NoSuchVersion { key: String, version_id: String },
+    #[error("the condition on the current version does not hold")]
+    PreconditionFailed,
     #[error("the object version was replaced while it was being opened")]
     VersionGone,
     #[error("not enough space on the data volume")]

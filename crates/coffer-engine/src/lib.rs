@@ -14,8 +14,7 @@ mod record;
 pub use error::{EngineError, EngineResult};
 pub use list::{ListEntry, ListPage, ListQuery};
 pub use record::{
-    BucketRecord, Checksums, ContentHeaders, EncryptionRecord, LockRecord, NULL_VERSION_ID,
-    ObjectRecord, Segment,
+    BucketRecord, Checksums, ContentHeaders, EncryptionRecord, LockRecord, NULL_VERSION_ID, ObjectRecord, Segment,
 };
 
 use async_trait::async_trait;
@@ -39,6 +38,18 @@ pub trait StagedData: Send + Sync + std::fmt::Debug {
 pub struct ByteRange {
     pub first: u64,
     pub end: u64,
+}
+
+/// A condition on the current version of a key, checked atomically with a
+/// write (S3's conditional writes: `If-None-Match: *` and `If-Match`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum WriteCondition {
+    #[default]
+    Always,
+    /// Only if the key has no current version.
+    IfAbsent,
+    /// Only if the current version has this ETag (unquoted).
+    IfEtag(String),
 }
 
 /// The outcome of replacing or removing an object version.
@@ -69,41 +80,30 @@ pub trait Engine: Send + Sync + 'static {
     /// Writes a body durably into the staging area.
     async fn stage(&self, body: ByteStream) -> EngineResult<Box<dyn StagedData>>;
 
-    /// Makes `object` the current version of its key, its data being `staged`.
-    /// The previous version's bytes are released.
+    /// Makes `object` the current version of its key, its data being `staged`,
+    /// if `condition` holds ([`EngineError::PreconditionFailed`] or
+    /// [`EngineError::NoSuchKey`] otherwise). The previous version's bytes are
+    /// released.
     async fn put_object(
         &self,
         bucket: &str,
         object: ObjectRecord,
         staged: Box<dyn StagedData>,
+        condition: WriteCondition,
     ) -> EngineResult<Replaced>;
 
     /// Returns the record of a key's version (the current one when `version_id`
     /// is `None`), or [`EngineError::NoSuchKey`] / [`EngineError::NoSuchVersion`].
-    async fn object(
-        &self,
-        bucket: &str,
-        key: &str,
-        version_id: Option<&str>,
-    ) -> EngineResult<ObjectRecord>;
+    async fn object(&self, bucket: &str, key: &str, version_id: Option<&str>) -> EngineResult<ObjectRecord>;
 
     /// Streams the bytes of an object version whose record was already read.
     /// Fails with [`EngineError::VersionGone`] if that version was replaced or
     /// removed since its record was read; the caller reads the record again.
-    async fn open(
-        &self,
-        object: &ObjectRecord,
-        range: Option<ByteRange>,
-    ) -> EngineResult<ByteStream>;
+    async fn open(&self, object: &ObjectRecord, range: Option<ByteRange>) -> EngineResult<ByteStream>;
 
     /// Removes a key's version (the current one when `version_id` is `None`);
     /// succeeds with no previous version when there was nothing to remove.
-    async fn delete_object(
-        &self,
-        bucket: &str,
-        key: &str,
-        version_id: Option<&str>,
-    ) -> EngineResult<Replaced>;
+    async fn delete_object(&self, bucket: &str, key: &str, version_id: Option<&str>) -> EngineResult<Replaced>;
 
     /// Lists the current versions of keys in a bucket, in UTF-8 byte order.
     async fn list_objects(&self, bucket: &str, query: &ListQuery) -> EngineResult<ListPage>;

@@ -34,9 +34,7 @@ const ALGORITHMS: [Algorithm; 5] = [
 impl Algorithm {
     /// The algorithm's name as S3 spells it in `x-amz-checksum-algorithm`.
     pub fn parse(name: &str) -> Option<Algorithm> {
-        ALGORITHMS
-            .into_iter()
-            .find(|a| a.name().eq_ignore_ascii_case(name))
+        ALGORITHMS.into_iter().find(|a| a.name().eq_ignore_ascii_case(name))
     }
 
     pub fn name(self) -> &'static str {
@@ -73,9 +71,7 @@ impl Algorithm {
     /// The algorithm a stored set of checksums was made with.
     pub fn of(checksums: &Checksums) -> Option<Algorithm> {
         let mut checksums = checksums.clone();
-        ALGORITHMS
-            .into_iter()
-            .find(|a| a.slot(&mut checksums).is_some())
+        ALGORITHMS.into_iter().find(|a| a.slot(&mut checksums).is_some())
     }
 
     fn hasher(self) -> ChecksumHasher {
@@ -114,9 +110,7 @@ impl Declared {
                 let decoded = BASE64.decode(value.as_bytes()).ok();
                 decoded
                     .and_then(|bytes| <[u8; 16]>::try_from(bytes).ok())
-                    .ok_or_else(|| {
-                        s3_error!(InvalidDigest, "The Content-MD5 you specified was invalid.")
-                    })
+                    .ok_or_else(|| s3_error!(InvalidDigest, "The Content-MD5 you specified was invalid."))
             })
             .transpose()?;
 
@@ -127,10 +121,7 @@ impl Declared {
         });
         let first = in_header.next();
         if in_header.next().is_some() {
-            return Err(s3_error!(
-                InvalidRequest,
-                "Expecting a single x-amz-checksum- header"
-            ));
+            return Err(s3_error!(InvalidRequest, "Expecting a single x-amz-checksum- header"));
         }
         let trailer = headers
             .get("x-amz-trailer")
@@ -145,8 +136,7 @@ impl Declared {
             .find_map(|header| headers.get(*header))
             .map(|value| {
                 let name = String::from_utf8_lossy(value.as_bytes());
-                Algorithm::parse(&name)
-                    .ok_or_else(|| s3_error!(InvalidRequest, "Invalid checksum algorithm: {name}"))
+                Algorithm::parse(&name).ok_or_else(|| s3_error!(InvalidRequest, "Invalid checksum algorithm: {name}"))
             })
             .transpose()?;
 
@@ -264,9 +254,7 @@ impl BodyHasher {
     pub fn wrap(&self, body: ByteStream) -> ByteStream {
         let state = Arc::clone(&self.state);
         body.inspect(move |chunk| {
-            if let (Ok(bytes), Some(hashers)) =
-                (chunk, state.lock().expect("hasher lock poisoned").as_mut())
-            {
+            if let (Ok(bytes), Some(hashers)) = (chunk, state.lock().expect("hasher lock poisoned").as_mut()) {
                 hashers.md5.update(bytes);
                 hashers.checksum.update(bytes);
             }
@@ -306,10 +294,7 @@ macro_rules! set_checksums {
         $output.checksum_crc64nvme = checksums.crc64nvme.clone();
         $output.checksum_sha1 = checksums.sha1.clone();
         $output.checksum_sha256 = checksums.sha256.clone();
-        $output.checksum_type = checksums
-            .checksum_type
-            .clone()
-            .map(s3s::dto::ChecksumType::from);
+        $output.checksum_type = checksums.checksum_type.clone().map(s3s::dto::ChecksumType::from);
     }};
 }
 pub(crate) use set_checksums;

@@ -44,9 +44,7 @@ impl Conditions<'_> {
         let modified = object.last_modified.unix_timestamp();
         let match_failed = match self.if_match {
             Some(condition) => !etag_matches(condition, object),
-            None => self
-                .if_unmodified_since
-                .is_some_and(|since| modified > seconds(since)),
+            None => self.if_unmodified_since.is_some_and(|since| modified > seconds(since)),
         };
         if match_failed {
             return Err(s3_error!(
@@ -56,9 +54,7 @@ impl Conditions<'_> {
         }
         let unchanged = match self.if_none_match {
             Some(condition) => etag_matches(condition, object),
-            None => self
-                .if_modified_since
-                .is_some_and(|since| modified <= seconds(since)),
+            None => self.if_modified_since.is_some_and(|since| modified <= seconds(since)),
         };
         if unchanged {
             return Err(match when_unchanged {

@@ -14,13 +14,16 @@ pub fn from_engine(err: EngineError) -> S3Error {
             BucketAlreadyExists,
             "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again."
         ),
-        EngineError::BucketNotEmpty(_) => s3_error!(
-            BucketNotEmpty,
-            "The bucket you tried to delete is not empty"
-        ),
+        EngineError::BucketNotEmpty(_) => s3_error!(BucketNotEmpty, "The bucket you tried to delete is not empty"),
         EngineError::NoSuchKey(_) => s3_error!(NoSuchKey, "The specified key does not exist."),
         EngineError::NoSuchVersion { .. } => {
             s3_error!(NoSuchVersion, "The specified version does not exist.")
+        }
+        EngineError::PreconditionFailed => {
+            s3_error!(
+                PreconditionFailed,
+                "At least one of the pre-conditions you specified did not hold"
+            )
         }
         EngineError::Body(err) => from_body_error(err),
         EngineError::StorageFull => custom(
@@ -30,10 +33,7 @@ pub fn from_engine(err: EngineError) -> S3Error {
         ),
         err @ (EngineError::VersionGone | EngineError::Io(_) | EngineError::Internal(_)) => {
             tracing::error!(%err, "storage failed");
-            s3_error!(
-                InternalError,
-                "We encountered an internal error. Please try again."
-            )
+            s3_error!(InternalError, "We encountered an internal error. Please try again.")
         }
     }
 }
@@ -55,10 +55,7 @@ fn from_body_error(err: std::io::Error) -> S3Error {
             "The provided 'x-amz-content-sha256' header does not match what was computed.",
         )
     } else if text.contains("FormatError") {
-        s3_error!(
-            IncompleteBody,
-            "The request body is not valid aws-chunked encoding."
-        )
+        s3_error!(IncompleteBody, "The request body is not valid aws-chunked encoding.")
     } else {
         tracing::debug!(%text, "request body ended early");
         s3_error!(

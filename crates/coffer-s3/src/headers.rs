@@ -29,6 +29,13 @@ pub fn raw_expires(headers: &http::HeaderMap) -> Option<String> {
         .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
 }
 
+/// The Content-Type S3 gives objects stored without one.
+const DEFAULT_CONTENT_TYPE: &str = "binary/octet-stream";
+
+/// The transfer coding of streamed SigV4 bodies; it describes the request,
+/// not the object, so it is never stored.
+const AWS_CHUNKED: &str = "aws-chunked";
+
 /// Content headers as given on a PUT, a copy with REPLACE, or an upload.
 pub fn content_headers(
     headers: &http::HeaderMap,
@@ -39,8 +46,8 @@ pub fn content_headers(
     cache_control: Option<&str>,
 ) -> ContentHeaders {
     ContentHeaders {
-        content_type: content_type.map(str::to_owned),
-        content_encoding: content_encoding.map(str::to_owned),
+        content_type: Some(content_type.unwrap_or(DEFAULT_CONTENT_TYPE).to_owned()),
+        content_encoding: content_encoding.and_then(without_aws_chunked),
         content_disposition: content_disposition.map(str::to_owned),
         content_language: content_language.map(str::to_owned),
         cache_control: cache_control.map(str::to_owned),
@@ -55,10 +62,7 @@ pub fn user_metadata(metadata: Option<&s3s::dto::Metadata>) -> S3Result<BTreeMap
         .flatten()
         .map(|(name, value)| (name.to_ascii_lowercase(), value.clone()))
         .collect();
-    let size: usize = metadata
-        .iter()
-        .map(|(name, value)| name.len() + value.len())
-        .sum();
+    let size: usize = metadata.iter().map(|(name, value)| name.len() + value.len()).sum();
     if size > USER_METADATA_BYTES_MAX {
         return Err(s3_error!(
             MetadataTooLarge,
@@ -66,4 +70,26 @@ pub fn user_metadata(metadata: Option<&s3s::dto::Metadata>) -> S3Result<BTreeMap
         ));
     }
     Ok(metadata)
+}
+
+/// A Content-Encoding list without `aws-chunked`; `None` if nothing is left.
+fn without_aws_chunked(encoding: &str) -> Option<String> {
+    let codings: Vec<&str> = encoding
+        .split(',')
+        .map(str::trim)
+        .filter(|coding| !coding.is_empty() && !coding.eq_ignore_ascii_case(AWS_CHUNKED))
+        .collect();
+    (!codings.is_empty()).then(|| codings.join(","))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aws_chunked_is_not_stored_as_a_content_encoding() {
+        assert_eq!(without_aws_chunked("aws-chunked"), None);
+        assert_eq!(without_aws_chunked("aws-chunked,gzip"), Some("gzip".to_owned()));
+        assert_eq!(without_aws_chunked("gzip, br"), Some("gzip,br".to_owned()));
+    }
 }

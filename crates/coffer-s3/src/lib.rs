@@ -12,6 +12,7 @@ mod checksum;
 mod conditions;
 mod error;
 mod headers;
+mod names;
 mod ops;
 mod preflight;
 pub mod request_id;
@@ -37,6 +38,7 @@ pub fn service(engine: Arc<dyn Engine>, keys: KeyStore, region: &str) -> CofferS
     let s3 = ops::CofferS3::new(engine, keys.clone(), region);
     let mut builder = S3ServiceBuilder::new(s3);
     builder.set_auth(keys);
+    builder.set_validation(names::BucketNames);
     let mut config = S3Config::default();
     config.xml_max_body_size = XML_BODY_BYTES_MAX;
     config.presigned_url_max_skew_time_secs = CLOCK_SKEW_SECS_MAX;

@@ -1,6 +1,8 @@
-//! Checks of a request's signature parameters that s3s leaves to the service:
-//! the region a signature was made for, and the 7-day limit on presigned URLs.
-//! They run before s3s sees the request, so a refused request is never routed.
+//! What must happen before s3s parses a request: checks of the signature
+//! parameters that s3s leaves to the service (the region a signature was made
+//! for, the 7-day limit on presigned URLs), and the one header Amazon S3
+//! tolerates where s3s does not: a Range header S3 cannot parse is ignored,
+//! not refused. A refused request is never routed.
 
 use http::Request;
 use s3s::{Body, S3Error, S3Result, s3_error};
@@ -8,8 +10,17 @@ use s3s::{Body, S3Error, S3Result, s3_error};
 /// Amazon S3 refuses presigned URLs valid for longer than this.
 const PRESIGNED_EXPIRES_SECS_MAX: u64 = 7 * 24 * 60 * 60;
 
-/// Refuses requests signed for another region, or presigned for too long.
-pub fn check(req: &Request<Body>, region: &str) -> S3Result<()> {
+/// Refuses requests signed for another region, or presigned for too long,
+/// and drops a Range header that is not a single valid byte range.
+pub fn check(req: &mut Request<Body>, region: &str) -> S3Result<()> {
+    let range_invalid = req.headers().get(http::header::RANGE).is_some_and(|value| {
+        value
+            .to_str()
+            .map_or(true, |text| s3s::dto::Range::parse(text).is_err())
+    });
+    if range_invalid {
+        req.headers_mut().remove(http::header::RANGE);
+    }
     let query = req.uri().query().unwrap_or_default();
     let mut presigned_credential = None;
     for (name, value) in form_urlencoded(query) {
@@ -68,13 +79,10 @@ fn query_error(message: String) -> S3Error {
 
 /// Decodes `application/x-www-form-urlencoded` pairs, as query strings are.
 fn form_urlencoded(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
-    query
-        .split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (decode(name), decode(value))
-        })
+    query.split('&').filter(|pair| !pair.is_empty()).map(|pair| {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (decode(name), decode(value))
+    })
 }
 
 fn decode(text: &str) -> String {
@@ -98,32 +106,50 @@ mod tests {
 
     #[test]
     fn presigned_urls_live_at_most_a_week() {
-        let week = request(
+        let mut week = request(
             "/b/k?X-Amz-Expires=604800&X-Amz-Credential=AK%2F20260101%2Fus-east-1%2Fs3%2Faws4_request",
             None,
         );
-        assert!(check(&week, "us-east-1").is_ok());
-        let longer = request("/b/k?X-Amz-Expires=604801", None);
-        let err = check(&longer, "us-east-1").unwrap_err();
+        assert!(check(&mut week, "us-east-1").is_ok());
+        let mut longer = request("/b/k?X-Amz-Expires=604801", None);
+        let err = check(&mut longer, "us-east-1").unwrap_err();
         assert_eq!(err.code().as_str(), "AuthorizationQueryParametersError");
-        let garbage = request("/b/k?X-Amz-Expires=soon", None);
-        assert!(check(&garbage, "us-east-1").is_err());
+        let mut garbage = request("/b/k?X-Amz-Expires=soon", None);
+        assert!(check(&mut garbage, "us-east-1").is_err());
     }
 
     #[test]
     fn signatures_for_another_region_are_refused() {
-        let header = "AWS4-HMAC-SHA256 Credential=AK/20260101/eu-west-1/s3/aws4_request, SignedHeaders=host, Signature=00";
-        let err = check(&request("/b", Some(header)), "us-east-1").unwrap_err();
+        let header =
+            "AWS4-HMAC-SHA256 Credential=AK/20260101/eu-west-1/s3/aws4_request, SignedHeaders=host, Signature=00";
+        let err = check(&mut request("/b", Some(header)), "us-east-1").unwrap_err();
         assert_eq!(err.code().as_str(), "AuthorizationHeaderMalformed");
-        assert!(check(&request("/b", Some(header)), "eu-west-1").is_ok());
+        assert!(check(&mut request("/b", Some(header)), "eu-west-1").is_ok());
         let query = "/b?X-Amz-Credential=AK%2F20260101%2Feu-west-1%2Fs3%2Faws4_request";
-        let err = check(&request(query, None), "us-east-1").unwrap_err();
+        let err = check(&mut request(query, None), "us-east-1").unwrap_err();
         assert_eq!(err.code().as_str(), "AuthorizationQueryParametersError");
     }
 
     #[test]
+    fn unparseable_ranges_are_dropped() {
+        for (range, kept) in [
+            ("bytes=0-4", true),
+            ("bytes=-3", true),
+            ("bytes=abc", false),
+            ("bytes=0-1,3-4", false),
+            ("items=0-3", false),
+        ] {
+            let mut req = request("/b/k", None);
+            req.headers_mut()
+                .insert(http::header::RANGE, http::HeaderValue::from_static(range));
+            check(&mut req, "us-east-1").unwrap();
+            assert_eq!(req.headers().contains_key(http::header::RANGE), kept, "{range}");
+        }
+    }
+
+    #[test]
     fn unsigned_and_sigv2_requests_pass_through() {
-        assert!(check(&request("/b/k", None), "us-east-1").is_ok());
-        assert!(check(&request("/b/k", Some("AWS AK:c2ln")), "us-east-1").is_ok());
+        assert!(check(&mut request("/b/k", None), "us-east-1").is_ok());
+        assert!(check(&mut request("/b/k", Some("AWS AK:c2ln")), "us-east-1").is_ok());
     }
 }

@@ -59,13 +59,17 @@ impl CofferService {
         let request_id = self.ids.next();
         let resource = req.uri().path().to_owned();
         req.extensions_mut().insert(RequestId(request_id.clone()));
-        let mut resp = match crate::preflight::check(&req, &self.region) {
+        let is_head = req.method() == http::Method::HEAD;
+        let mut resp = match crate::preflight::check(&mut req, &self.region) {
             Ok(()) => self.inner.call(req).await?,
-            Err(err) => err
-                .to_http_response()
-                .map_err(|e| HttpError::new(Box::new(e)))?,
+            Err(err) => err.to_http_response().map_err(|e| HttpError::new(Box::new(e)))?,
         };
         complete_error_body(&mut resp, &resource, &request_id);
+        // s3s answers a ranged GET with 206 but a ranged HEAD with 200.
+        if is_head && resp.status() == http::StatusCode::OK && resp.headers().contains_key(http::header::CONTENT_RANGE)
+        {
+            *resp.status_mut() = http::StatusCode::PARTIAL_CONTENT;
+        }
         let id = HeaderValue::from_str(&request_id).expect("request ids are hex");
         resp.headers_mut().insert("x-amz-id-2", id.clone());
         resp.headers_mut().insert("x-amz-request-id", id);
@@ -110,11 +114,7 @@ fn complete_error_body(resp: &mut Response<Body>, resource: &str, request_id: &s
                 .rsplit_once("<Code>")
                 .map_or("", |(_, code)| code.trim_end_matches("</Code>"));
             completed.push_str(&text[..code_end]);
-            let _ = write!(
-                completed,
-                "<Message>{}</Message>",
-                escape_xml(default_message(code))
-            );
+            let _ = write!(completed, "<Message>{}</Message>", escape_xml(default_message(code)));
             completed.push_str(&text[code_end..end]);
         }
         _ => completed.push_str(&text[..end]),
@@ -153,9 +153,7 @@ fn default_message(code: &str) -> &'static str {
         "InvalidBucketName" => "The specified bucket is not valid.",
         "InvalidURI" => "Couldn't parse the specified URI.",
         "KeyTooLongError" => "Your key is too long",
-        "MalformedXML" => {
-            "The XML you provided was not well-formed or did not validate against our published schema"
-        }
+        "MalformedXML" => "The XML you provided was not well-formed or did not validate against our published schema",
         "MethodNotAllowed" => "The specified method is not allowed against this resource.",
         "MissingContentLength" => "You must provide the Content-Length HTTP header.",
         "NotImplemented" => "A header you provided implies functionality that is not implemented",
@@ -163,12 +161,8 @@ fn default_message(code: &str) -> &'static str {
             "The request signature we calculated does not match the signature you provided. Check your key and signing method."
         }
         "InvalidAccessKeyId" => "The AWS Access Key Id you provided does not exist in our records.",
-        "RequestTimeTooSkewed" => {
-            "The difference between the request time and the current time is too large."
-        }
-        "IncompleteBody" => {
-            "You did not provide the number of bytes specified by the Content-Length HTTP header."
-        }
+        "RequestTimeTooSkewed" => "The difference between the request time and the current time is too large.",
+        "IncompleteBody" => "You did not provide the number of bytes specified by the Content-Length HTTP header.",
         "MaxMessageLengthExceeded" => "Your request was too big.",
         "InvalidRequest" => "Invalid Request",
         "InvalidArgument" => "Invalid Argument",

@@ -6,9 +6,7 @@ use std::fs;
 use std::io::{self, SeekFrom};
 
 use bytes::{Bytes, BytesMut};
-use coffer_engine::{
-    ByteRange, ByteStream, EngineError, EngineResult, ObjectRecord, Segment, StagedData,
-};
+use coffer_engine::{ByteRange, ByteStream, EngineError, EngineResult, ObjectRecord, Segment, StagedData};
 use futures::{StreamExt, TryStreamExt, stream};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
@@ -144,11 +142,7 @@ impl Blobs {
     /// Opens every data file of `object` now, then streams the requested range
     /// from them. Opening up front ties the bytes to this exact version: once
     /// open, a file stays readable even if a newer version unlinks it.
-    pub async fn open(
-        &self,
-        object: &ObjectRecord,
-        range: Option<ByteRange>,
-    ) -> EngineResult<ByteStream> {
+    pub async fn open(&self, object: &ObjectRecord, range: Option<ByteRange>) -> EngineResult<ByteStream> {
         let range = range.unwrap_or(ByteRange {
             first: 0,
             end: object.size,
@@ -160,14 +154,13 @@ impl Blobs {
             let first = range.first.max(segment_first);
             let end = range.end.min(segment_end);
             if first < end {
-                let mut file =
-                    match tokio::fs::File::open(self.layout.blob_file(&segment.blob)).await {
-                        Ok(file) => file,
-                        Err(err) if err.kind() == io::ErrorKind::NotFound => {
-                            return Err(EngineError::VersionGone);
-                        }
-                        Err(err) => return Err(err.into()),
-                    };
+                let mut file = match tokio::fs::File::open(self.layout.blob_file(&segment.blob)).await {
+                    Ok(file) => file,
+                    Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                        return Err(EngineError::VersionGone);
+                    }
+                    Err(err) => return Err(err.into()),
+                };
                 file.seek(SeekFrom::Start(first - segment_first)).await?;
                 pieces.push((file, end - first));
             }
@@ -186,9 +179,7 @@ fn read_file(file: tokio::fs::File, len: u64) -> ByteStream {
         if remaining == 0 {
             return Ok(None);
         }
-        let want = usize::try_from(remaining)
-            .unwrap_or(usize::MAX)
-            .min(READ_CHUNK_BYTES);
+        let want = usize::try_from(remaining).unwrap_or(usize::MAX).min(READ_CHUNK_BYTES);
         let mut buffer = vec![0u8; want];
         let mut filled = 0;
         while filled < want {

@@ -24,8 +24,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use coffer_engine::{
-    BucketRecord, ByteRange, ByteStream, Engine, EngineError, EngineResult, ListPage, ListQuery,
-    ObjectRecord, Replaced, StagedData,
+    BucketRecord, ByteRange, ByteStream, Engine, EngineError, EngineResult, ListPage, ListQuery, ObjectRecord,
+    Replaced, StagedData, WriteCondition,
 };
 
 use crate::blobs::{Blobs, StagedBlob};
@@ -55,11 +55,7 @@ impl Store {
         recovery::recover(&layout, &meta)?;
         layout.mark_running()?;
         Ok(Store {
-            inner: Arc::new(Inner {
-                blobs,
-                meta,
-                layout,
-            }),
+            inner: Arc::new(Inner { blobs, meta, layout }),
         })
     }
 
@@ -83,8 +79,7 @@ impl Store {
 #[async_trait]
 impl Engine for Store {
     async fn create_bucket(&self, bucket: BucketRecord) -> EngineResult<()> {
-        self.blocking(move |inner| inner.meta.create_bucket(&bucket))
-            .await
+        self.blocking(move |inner| inner.meta.create_bucket(&bucket)).await
     }
 
     async fn bucket(&self, name: &str) -> EngineResult<BucketRecord> {
@@ -98,8 +93,7 @@ impl Engine for Store {
 
     async fn delete_bucket(&self, name: &str) -> EngineResult<()> {
         let name = name.to_owned();
-        self.blocking(move |inner| inner.meta.delete_bucket(&name))
-            .await
+        self.blocking(move |inner| inner.meta.delete_bucket(&name)).await
     }
 
     async fn stage(&self, body: ByteStream) -> EngineResult<Box<dyn StagedData>> {
@@ -112,6 +106,7 @@ impl Engine for Store {
         bucket: &str,
         mut object: ObjectRecord,
         staged: Box<dyn StagedData>,
+        condition: WriteCondition,
     ) -> EngineResult<Replaced> {
         let staged = staged
             .into_any()
@@ -121,7 +116,7 @@ impl Engine for Store {
         self.blocking(move |inner| {
             let blob = inner.blobs.promote(*staged)?;
             object.segments = vec![blob.segment()];
-            let replaced = inner.meta.put_object(&bucket, &object);
+            let replaced = inner.meta.put_object(&bucket, &object, &condition);
             match &replaced {
                 Ok(replaced) => inner.blobs.release(replaced.previous.iter()),
                 Err(_) => inner.blobs.release(std::iter::once(&object)),
@@ -131,44 +126,20 @@ impl Engine for Store {
         .await
     }
 
-    async fn object(
-        &self,
-        bucket: &str,
-        key: &str,
-        version_id: Option<&str>,
-    ) -> EngineResult<ObjectRecord> {
-        let (bucket, key, version_id) = (
-            bucket.to_owned(),
-            key.to_owned(),
-            version_id.map(str::to_owned),
-        );
+    async fn object(&self, bucket: &str, key: &str, version_id: Option<&str>) -> EngineResult<ObjectRecord> {
+        let (bucket, key, version_id) = (bucket.to_owned(), key.to_owned(), version_id.map(str::to_owned));
         self.blocking(move |inner| inner.meta.object(&bucket, &key, version_id.as_deref()))
             .await
     }
 
-    async fn open(
-        &self,
-        object: &ObjectRecord,
-        range: Option<ByteRange>,
-    ) -> EngineResult<ByteStream> {
+    async fn open(&self, object: &ObjectRecord, range: Option<ByteRange>) -> EngineResult<ByteStream> {
         self.inner.blobs.open(object, range).await
     }
 
-    async fn delete_object(
-        &self,
-        bucket: &str,
-        key: &str,
-        version_id: Option<&str>,
-    ) -> EngineResult<Replaced> {
-        let (bucket, key, version_id) = (
-            bucket.to_owned(),
-            key.to_owned(),
-            version_id.map(str::to_owned),
-        );
+    async fn delete_object(&self, bucket: &str, key: &str, version_id: Option<&str>) -> EngineResult<Replaced> {
+        let (bucket, key, version_id) = (bucket.to_owned(), key.to_owned(), version_id.map(str::to_owned));
         self.blocking(move |inner| {
-            let replaced = inner
-                .meta
-                .delete_object(&bucket, &key, version_id.as_deref())?;
+            let replaced = inner.meta.delete_object(&bucket, &key, version_id.as_deref())?;
             inner.blobs.release(replaced.previous.iter());
             Ok(replaced)
         })

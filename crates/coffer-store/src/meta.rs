@@ -13,8 +13,8 @@ use std::ops::Bound;
 use std::path::Path;
 
 use coffer_engine::{
-    BucketRecord, EngineError, EngineResult, ListEntry, ListPage, ListQuery, NULL_VERSION_ID,
-    ObjectRecord, Replaced,
+    BucketRecord, EngineError, EngineResult, ListEntry, ListPage, ListQuery, NULL_VERSION_ID, ObjectRecord, Replaced,
+    WriteCondition,
 };
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::Serialize;
@@ -72,10 +72,7 @@ impl Meta {
     }
 
     /// Runs `work` in a write transaction and commits it durably if it succeeds.
-    fn write<T>(
-        &self,
-        work: impl FnOnce(&redb::WriteTransaction) -> EngineResult<T>,
-    ) -> EngineResult<T> {
+    fn write<T>(&self, work: impl FnOnce(&redb::WriteTransaction) -> EngineResult<T>) -> EngineResult<T> {
         let txn = self.db.begin_write().map_err(internal)?;
         let result = work(&txn)?;
         txn.commit().map_err(internal)?;
@@ -144,19 +141,38 @@ impl Meta {
         })
     }
 
-    /// Makes `object` the current version of its key; returns the version it replaced.
-    pub fn put_object(&self, bucket: &str, object: &ObjectRecord) -> EngineResult<Replaced> {
+    /// Makes `object` the current version of its key if `condition` holds;
+    /// returns the version it replaced.
+    pub fn put_object(
+        &self,
+        bucket: &str,
+        object: &ObjectRecord,
+        condition: &WriteCondition,
+    ) -> EngineResult<Replaced> {
         self.write(|txn| {
             let buckets = txn.open_table(BUCKETS).map_err(internal)?;
             if buckets.get(bucket.as_bytes()).map_err(internal)?.is_none() {
                 return Err(EngineError::NoSuchBucket(bucket.to_owned()));
             }
             let mut objects = txn.open_table(OBJECTS).map_err(internal)?;
+            let id = object_key(bucket, &object.key);
+            if *condition != WriteCondition::Always {
+                let current: Option<ObjectRecord> = objects
+                    .get(id.as_slice())
+                    .map_err(internal)?
+                    .map(|value| decode(value.value()))
+                    .transpose()?;
+                match (condition, current) {
+                    (WriteCondition::IfAbsent, Some(_)) => return Err(EngineError::PreconditionFailed),
+                    (WriteCondition::IfEtag(_), None) => return Err(EngineError::NoSuchKey(object.key.clone())),
+                    (WriteCondition::IfEtag(etag), Some(current)) if *etag != current.etag => {
+                        return Err(EngineError::PreconditionFailed);
+                    }
+                    _ => {}
+                }
+            }
             let previous = objects
-                .insert(
-                    object_key(bucket, &object.key).as_slice(),
-                    encode(object)?.as_slice(),
-                )
+                .insert(id.as_slice(), encode(object)?.as_slice())
                 .map_err(internal)?
                 .map(|old| decode(old.value()))
                 .transpose()?;
@@ -164,21 +180,14 @@ impl Meta {
         })
     }
 
-    pub fn object(
-        &self,
-        bucket: &str,
-        key: &str,
-        version_id: Option<&str>,
-    ) -> EngineResult<ObjectRecord> {
+    pub fn object(&self, bucket: &str, key: &str, version_id: Option<&str>) -> EngineResult<ObjectRecord> {
         let txn = self.read()?;
         let buckets = txn.open_table(BUCKETS).map_err(internal)?;
         if buckets.get(bucket.as_bytes()).map_err(internal)?.is_none() {
             return Err(EngineError::NoSuchBucket(bucket.to_owned()));
         }
         let objects = txn.open_table(OBJECTS).map_err(internal)?;
-        let found = objects
-            .get(object_key(bucket, key).as_slice())
-            .map_err(internal)?;
+        let found = objects.get(object_key(bucket, key).as_slice()).map_err(internal)?;
         let object: ObjectRecord = match found {
             Some(value) => decode(value.value())?,
             None if version_id.is_some() => return Err(no_such_version(key, version_id)),
@@ -192,12 +201,7 @@ impl Meta {
 
     /// Removes the current version of `key` if `version_id` names it (or is
     /// `None`); removing what is not there is not an error, as in S3.
-    pub fn delete_object(
-        &self,
-        bucket: &str,
-        key: &str,
-        version_id: Option<&str>,
-    ) -> EngineResult<Replaced> {
+    pub fn delete_object(&self, bucket: &str, key: &str, version_id: Option<&str>) -> EngineResult<Replaced> {
         self.write(|txn| {
             let buckets = txn.open_table(BUCKETS).map_err(internal)?;
             if buckets.get(bucket.as_bytes()).map_err(internal)?.is_none() {
@@ -244,9 +248,7 @@ impl Meta {
             lower = Bound::Excluded(object_key(bucket, after));
         }
         let mut upper = object_key(bucket, "");
-        *upper
-            .last_mut()
-            .expect("object keys end with the separator") = 1;
+        *upper.last_mut().expect("object keys end with the separator") = 1;
         let upper = Bound::Excluded(upper);
 
         let wanted = query.max_keys + 1;
@@ -257,8 +259,7 @@ impl Meta {
                 .map_err(internal)?;
             for entry in range {
                 let (stored_key, value) = entry.map_err(internal)?;
-                let key =
-                    std::str::from_utf8(&stored_key.value()[bucket_start..]).map_err(internal)?;
+                let key = std::str::from_utf8(&stored_key.value()[bucket_start..]).map_err(internal)?;
                 if !key.starts_with(query.prefix.as_str()) {
                     break 'seek;
                 }
@@ -272,10 +273,7 @@ impl Meta {
                             .map(|at| &key[..query.prefix.len() + at + delimiter.len()])
                     });
                 if let Some(common_prefix) = common_prefix {
-                    let seen = query
-                        .start_after
-                        .as_deref()
-                        .is_some_and(|after| common_prefix <= after);
+                    let seen = query.start_after.as_deref().is_some_and(|after| common_prefix <= after);
                     if !seen {
                         entries.push(ListEntry::CommonPrefix(common_prefix.to_owned()));
                     }

@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use coffer_engine::{
-    BucketRecord, ByteStream, Engine, EngineError, ListEntry, ListPage, ListQuery, NULL_VERSION_ID,
-    ObjectRecord,
+    BucketRecord, ByteStream, Engine, EngineError, ListEntry, ListPage, ListQuery, NULL_VERSION_ID, ObjectRecord,
+    WriteCondition,
 };
 use coffer_store::Store;
 use futures::{StreamExt, TryStreamExt};
@@ -48,20 +48,14 @@ fn body(bytes: &'static [u8]) -> ByteStream {
 async fn put(store: &Store, bucket: &str, key: &str, bytes: &'static [u8]) {
     let staged = store.stage(body(bytes)).await.unwrap();
     store
-        .put_object(bucket, object(key, bytes.len() as u64), staged)
+        .put_object(bucket, object(key, bytes.len() as u64), staged, WriteCondition::Always)
         .await
         .unwrap();
 }
 
 async fn read_all(store: &Store, bucket: &str, key: &str) -> Vec<u8> {
     let record = store.object(bucket, key, None).await.unwrap();
-    let chunks: Vec<bytes::Bytes> = store
-        .open(&record, None)
-        .await
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap();
+    let chunks: Vec<bytes::Bytes> = store.open(&record, None).await.unwrap().try_collect().await.unwrap();
     chunks.concat()
 }
 
@@ -117,23 +111,14 @@ async fn listing_groups_by_delimiter_and_pages_past_groups() {
     let page = store.list_objects("b", &grouped(None, 2)).await.unwrap();
     assert_eq!(names(&page), ["a/*", "b"]);
     assert!(page.truncated);
-    let page = store
-        .list_objects("b", &grouped(Some("b"), 2))
-        .await
-        .unwrap();
+    let page = store.list_objects("b", &grouped(Some("b"), 2)).await.unwrap();
     assert_eq!(names(&page), ["c/*", "d"]);
     assert!(page.truncated);
-    let page = store
-        .list_objects("b", &grouped(Some("d"), 2))
-        .await
-        .unwrap();
+    let page = store.list_objects("b", &grouped(Some("d"), 2)).await.unwrap();
     assert_eq!(names(&page), ["é"]);
     assert!(!page.truncated);
 
-    let page = store
-        .list_objects("b", &grouped(Some("a/"), 2))
-        .await
-        .unwrap();
+    let page = store.list_objects("b", &grouped(Some("a/"), 2)).await.unwrap();
     assert_eq!(
         names(&page),
         ["b", "c/*"],
@@ -181,10 +166,7 @@ async fn an_open_version_stays_readable_after_an_overwrite() {
     put(&store, "b", "k", b"new bytes").await;
     let chunks: Vec<bytes::Bytes> = reader.try_collect().await.unwrap();
     assert_eq!(chunks.concat(), b"old bytes");
-    assert!(matches!(
-        store.open(&old, None).await,
-        Err(EngineError::VersionGone)
-    ));
+    assert!(matches!(store.open(&old, None).await, Err(EngineError::VersionGone)));
 }
 
 #[tokio::test]
@@ -198,11 +180,7 @@ async fn recovery_removes_staging_files_and_orphans_after_an_unclean_stop() {
         // into place whose record was never committed. There is no close(), so
         // the RUNNING marker stays, as after a crash.
         std::fs::write(dir.path().join("tmp/partial"), b"half").unwrap();
-        std::fs::write(
-            dir.path().join("blobs/ab/ab000000000000000000000000000000"),
-            b"orphan",
-        )
-        .unwrap();
+        std::fs::write(dir.path().join("blobs/ab/ab000000000000000000000000000000"), b"orphan").unwrap();
     }
     let store = Store::open(dir.path()).unwrap();
     assert_eq!(count_files(&dir.path().join("tmp")), 0);
@@ -220,9 +198,6 @@ async fn a_failed_body_leaves_nothing_behind() {
         Err(std::io::Error::other("client went away")),
     ])
     .boxed();
-    assert!(matches!(
-        store.stage(failing).await,
-        Err(EngineError::Body(_))
-    ));
+    assert!(matches!(store.stage(failing).await, Err(EngineError::Body(_))));
     assert_eq!(count_files(&dir.path().join("tmp")), 0);
 }

@@ -1,6 +1,6 @@
 //! CopyObject: a server-side copy, same or cross bucket.
 
-use coffer_engine::EngineError;
+use coffer_engine::{EngineError, WriteCondition};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
@@ -34,26 +34,15 @@ impl CofferS3 {
             ));
         };
         self.owned_bucket(&req, source_bucket).await?;
-        let replace = match input
-            .metadata_directive
-            .as_ref()
-            .map(MetadataDirective::as_str)
-        {
+        let replace = match input.metadata_directive.as_ref().map(MetadataDirective::as_str) {
             None | Some(MetadataDirective::COPY) => false,
             Some(MetadataDirective::REPLACE) => true,
             Some(other) => {
-                return Err(s3_error!(
-                    InvalidArgument,
-                    "Unknown metadata directive: {other}"
-                ));
+                return Err(s3_error!(InvalidArgument, "Unknown metadata directive: {other}"));
             }
         };
         let same_object = **source_bucket == *input.bucket && **source_key == *input.key;
-        if same_object
-            && !replace
-            && input.storage_class.is_none()
-            && input.server_side_encryption.is_none()
-        {
+        if same_object && !replace && input.storage_class.is_none() && input.server_side_encryption.is_none() {
             return Err(s3_error!(
                 InvalidRequest,
                 "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
@@ -69,11 +58,7 @@ impl CofferS3 {
         for _ in 0..COPY_ATTEMPTS_MAX {
             let source = self
                 .engine
-                .object(
-                    source_bucket,
-                    source_key,
-                    requested_version(source_version.as_deref()),
-                )
+                .object(source_bucket, source_key, requested_version(source_version.as_deref()))
                 .await
                 .map_err(from_engine)?;
             conditions.check(&source, WhenUnchanged::PreconditionFailed)?;
@@ -89,21 +74,12 @@ impl CofferS3 {
                 Err(err) => return Err(from_engine(err)),
             };
             let algorithm = match &input.checksum_algorithm {
-                Some(named) => Algorithm::parse(named.as_str()).ok_or_else(|| {
-                    s3_error!(
-                        InvalidRequest,
-                        "Invalid checksum algorithm: {}",
-                        named.as_str()
-                    )
-                })?,
+                Some(named) => Algorithm::parse(named.as_str())
+                    .ok_or_else(|| s3_error!(InvalidRequest, "Invalid checksum algorithm: {}", named.as_str()))?,
                 None => Algorithm::of(&source.checksums).unwrap_or(DEFAULT_ALGORITHM),
             };
             let hasher = BodyHasher::new(algorithm);
-            let staged = self
-                .engine
-                .stage(hasher.wrap(body))
-                .await
-                .map_err(from_engine)?;
+            let staged = self.engine.stage(hasher.wrap(body)).await.map_err(from_engine)?;
             let digest = hasher.finish();
             let (content, metadata) = if replace {
                 let content = content_headers(
@@ -133,7 +109,7 @@ impl CofferS3 {
             };
             set_checksums!(result, &object.checksums);
             self.engine
-                .put_object(&target_bucket.name, object, staged)
+                .put_object(&target_bucket.name, object, staged, WriteCondition::Always)
                 .await
                 .map_err(from_engine)?;
             return Ok(S3Response::new(CopyObjectOutput {

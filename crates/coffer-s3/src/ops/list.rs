@@ -55,8 +55,7 @@ impl Encoding {
     }
 
     fn output(self) -> Option<EncodingType> {
-        self.url
-            .then(|| EncodingType::from_static(EncodingType::URL))
+        self.url.then(|| EncodingType::from_static(EncodingType::URL))
     }
 }
 
@@ -67,19 +66,12 @@ fn max_keys(requested: Option<i32>) -> S3Result<usize> {
             InvalidArgument,
             "Argument maxKeys must be an integer between 0 and 2147483647"
         )),
-        Some(n) => Ok(usize::try_from(n)
-            .unwrap_or(LIST_KEYS_MAX)
-            .min(LIST_KEYS_MAX)),
+        Some(n) => Ok(usize::try_from(n).unwrap_or(LIST_KEYS_MAX).min(LIST_KEYS_MAX)),
     }
 }
 
 /// The listing query S3's parameters describe.
-fn query(
-    prefix: Option<&str>,
-    delimiter: Option<&str>,
-    start_after: Option<String>,
-    max_keys: usize,
-) -> ListQuery {
+fn query(prefix: Option<&str>, delimiter: Option<&str>, start_after: Option<String>, max_keys: usize) -> ListQuery {
     ListQuery {
         prefix: prefix.unwrap_or_default().to_owned(),
         delimiter: delimiter.filter(|d| !d.is_empty()).map(str::to_owned),
@@ -125,28 +117,14 @@ fn parse_continuation_token(token: &str) -> S3Result<String> {
         .decode(token)
         .ok()
         .and_then(|bytes| String::from_utf8(bytes).ok())
-        .ok_or_else(|| {
-            s3_error!(
-                InvalidArgument,
-                "The continuation token provided is incorrect"
-            )
-        })
+        .ok_or_else(|| s3_error!(InvalidArgument, "The continuation token provided is incorrect"))
 }
 
 impl CofferS3 {
-    fn object_entry(
-        &self,
-        object: ObjectRecord,
-        encoding: Encoding,
-        listed_owner: Option<&crate::User>,
-    ) -> Object {
+    fn object_entry(&self, object: ObjectRecord, encoding: Encoding, listed_owner: Option<&crate::User>) -> Object {
         Object {
             checksum_algorithm: checksum_algorithms(&object),
-            checksum_type: object
-                .checksums
-                .checksum_type
-                .clone()
-                .map(ChecksumType::from),
+            checksum_type: object.checksums.checksum_type.clone().map(ChecksumType::from),
             e_tag: Some(ETag::Strong(object.etag.clone())),
             key: Some(encoding.encode(&object.key)),
             last_modified: Some(object.last_modified.into()),
@@ -288,11 +266,7 @@ impl CofferS3 {
             .into_iter()
             .map(|object| ObjectVersion {
                 checksum_algorithm: checksum_algorithms(&object),
-                checksum_type: object
-                    .checksums
-                    .checksum_type
-                    .clone()
-                    .map(ChecksumType::from),
+                checksum_type: object.checksums.checksum_type.clone().map(ChecksumType::from),
                 e_tag: Some(ETag::Strong(object.etag.clone())),
                 is_latest: Some(true),
                 key: Some(encoding.encode(&object.key)),
@@ -316,8 +290,7 @@ impl CofferS3 {
             max_keys: i32::try_from(max_keys).ok(),
             name: Some(bucket.name),
             next_key_marker: last.filter(|_| truncated).map(|key| encoding.encode(&key)),
-            next_version_id_marker: (truncated && last_is_object)
-                .then(|| coffer_engine::NULL_VERSION_ID.to_owned()),
+            next_version_id_marker: (truncated && last_is_object).then(|| coffer_engine::NULL_VERSION_ID.to_owned()),
             prefix: Some(encoding.encode(input.prefix.as_deref().unwrap_or_default())),
             request_charged: None,
             version_id_marker: Some(input.version_id_marker.unwrap_or_default()),

@@ -1,6 +1,6 @@
 //! Object operations: PUT, GET, HEAD, DELETE and DeleteObjects.
 
-use coffer_engine::{ByteRange, ByteStream, EngineError, NULL_VERSION_ID, ObjectRecord};
+use coffer_engine::{ByteRange, ByteStream, EngineError, NULL_VERSION_ID, ObjectRecord, WriteCondition};
 use futures::{StreamExt, TryStreamExt};
 use http::HeaderMap;
 use s3s::dto::*;
@@ -65,16 +65,10 @@ macro_rules! fill_read_output {
         let object = &plan.object;
         let content = &object.content;
         $output.accept_ranges = Some("bytes".to_owned());
-        $output.content_length =
-            i64::try_from(plan.range.map_or(object.size, |r| r.end - r.first)).ok();
-        $output.content_range = plan.range.map(|r| {
-            format!(
-                "bytes {}-{}/{}",
-                r.first,
-                r.end.saturating_sub(1),
-                object.size
-            )
-        });
+        $output.content_length = i64::try_from(plan.range.map_or(object.size, |r| r.end - r.first)).ok();
+        $output.content_range = plan
+            .range
+            .map(|r| format!("bytes {}-{}/{}", r.first, r.end.saturating_sub(1), object.size));
         $output.e_tag = Some(ETag::Strong(object.etag.clone()));
         $output.last_modified = Some(object.last_modified.into());
         $output.content_type = content.content_type.clone();
@@ -92,15 +86,33 @@ macro_rules! fill_read_output {
         $output.parts_count = plan.parts_count;
         $output.version_id = reported_version(object);
         $output.storage_class = object.storage_class.clone().map(StorageClass::from);
-        if $checksum_mode
-            && plan
-                .range
-                .is_none_or(|r| r.first == 0 && r.end == object.size)
-        {
+        if $checksum_mode && plan.range.is_none_or(|r| r.first == 0 && r.end == object.size) {
             set_checksums!($output, &object.checksums);
         }
     }};
 }
+/// S3's conditional writes: `If-None-Match: *` writes only a new key,
+/// `If-Match: "etag"` only over that exact version.
+pub(super) fn write_condition(
+    if_match: Option<&ETagCondition>,
+    if_none_match: Option<&ETagCondition>,
+) -> S3Result<WriteCondition> {
+    match (if_match, if_none_match) {
+        (None, None) => Ok(WriteCondition::Always),
+        (Some(ETagCondition::ETag(etag)), None) => Ok(WriteCondition::IfEtag(etag.value().to_owned())),
+        (None, Some(ETagCondition::Any)) => Ok(WriteCondition::IfAbsent),
+        (Some(ETagCondition::Any), None) => Ok(WriteCondition::Always),
+        (None, Some(ETagCondition::ETag(_))) => Err(s3_error!(
+            NotImplemented,
+            "A header you provided implies functionality that is not implemented"
+        )),
+        (Some(_), Some(_)) => Err(s3_error!(
+            InvalidRequest,
+            "Cannot specify both If-Match and If-None-Match on a write"
+        )),
+    }
+}
+
 /// What GET and HEAD share: which version, and which bytes of it.
 struct ReadRequest<'a> {
     bucket: &'a str,
@@ -120,15 +132,13 @@ struct ReadPlan {
 }
 
 impl CofferS3 {
-    pub(super) async fn do_put_object(
-        &self,
-        req: S3Request<PutObjectInput>,
-    ) -> S3Result<S3Response<PutObjectOutput>> {
+    pub(super) async fn do_put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
         let bucket = self.owned_bucket(&req, &req.input.bucket).await?;
         let user = self.caller(&req)?;
         check_declared_size(&req.headers, req.input.content_length)?;
         let declared = Declared::from_headers(&req.headers, DEFAULT_ALGORITHM)?;
         let input = req.input;
+        let condition = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
         let metadata = user_metadata(input.metadata.as_ref())?;
         let content = content_headers(
             &req.headers,
@@ -154,30 +164,20 @@ impl CofferS3 {
             ));
         }
 
-        let object = new_object(
-            input.key,
-            &digest,
-            staged.size(),
-            user.id,
-            content,
-            metadata,
-        );
+        let object = new_object(input.key, &digest, staged.size(), user.id, content, metadata);
         let mut output = PutObjectOutput {
             e_tag: Some(ETag::Strong(object.etag.clone())),
             ..Default::default()
         };
         set_checksums!(output, &object.checksums);
         self.engine
-            .put_object(&bucket.name, object, staged)
+            .put_object(&bucket.name, object, staged, condition)
             .await
             .map_err(from_engine)?;
         Ok(S3Response::new(output))
     }
 
-    pub(super) async fn do_get_object(
-        &self,
-        req: S3Request<GetObjectInput>,
-    ) -> S3Result<S3Response<GetObjectOutput>> {
+    pub(super) async fn do_get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
         self.owned_bucket(&req, &req.input.bucket).await?;
         let input = &req.input;
         let read = ReadRequest {
@@ -251,11 +251,7 @@ impl CofferS3 {
             .await
             .map_err(from_engine)?;
         read.conditions.check(&object, WhenUnchanged::NotModified)?;
-        let parts: Vec<_> = object
-            .segments
-            .iter()
-            .filter(|s| s.part_number > 0)
-            .collect();
+        let parts: Vec<_> = object.segments.iter().filter(|s| s.part_number > 0).collect();
         match (read.part_number, read.range) {
             (Some(_), Some(_)) => Err(s3_error!(
                 InvalidRequest,
@@ -298,9 +294,9 @@ impl CofferS3 {
                 })
             }
             (None, Some(range)) => {
-                let satisfiable = range.check(object.size).map_err(|_| {
-                    s3_error!(InvalidRange, "The requested range is not satisfiable")
-                })?;
+                let satisfiable = range
+                    .check(object.size)
+                    .map_err(|_| s3_error!(InvalidRange, "The requested range is not satisfiable"))?;
                 let range = Some(ByteRange {
                     first: satisfiable.start,
                     end: satisfiable.end,
@@ -357,11 +353,7 @@ impl CofferS3 {
         let mut errors = Vec::new();
         for object in objects {
             let version_id = requested_version(object.version_id.as_deref());
-            match self
-                .engine
-                .delete_object(&input.bucket, &object.key, version_id)
-                .await
-            {
+            match self.engine.delete_object(&input.bucket, &object.key, version_id).await {
                 Ok(_) if quiet => {}
                 Ok(_) => deleted.push(DeletedObject {
                     key: Some(object.key),
