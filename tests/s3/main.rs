@@ -1,0 +1,20 @@
+//! End-to-end S3 compatibility tests for the `coffer` binary.
+//!
+//! Every test spawns the real server (`CARGO_BIN_EXE_coffer`) on a fresh
+//! temporary data directory and talks to it with the AWS SDK for Rust or with a
+//! hand-written HTTP/1.1 client (for raw, malformed, anonymous, presigned and
+//! streaming requests).
+
+mod common;
+
+mod auth;
+mod buckets;
+mod checksums;
+mod conditional;
+mod copy;
+mod delete;
+mod durability;
+mod errors;
+mod extras;
+mod list;
+mod objects;
