@@ -17,6 +17,11 @@ pub enum EngineError {
     NoSuchKey(String),
     #[error("no such version {version_id} of key {key}")]
     NoSuchVersion { key: String, version_id: String },
+    #[error("no such upload: {0}")]
+    NoSuchUpload(String),
+    /// A part named in a completion is missing, or is not the part uploaded.
+    #[error("invalid part {0}")]
+    InvalidPart(u32),
     #[error("the condition on the current version does not hold")]
     PreconditionFailed,
     #[error("the object version was replaced while it was being opened")]

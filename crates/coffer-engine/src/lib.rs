@@ -12,9 +12,10 @@ mod list;
 mod record;
 
 pub use error::{EngineError, EngineResult};
-pub use list::{ListEntry, ListPage, ListQuery};
+pub use list::{ListEntry, ListPage, ListQuery, Listed};
 pub use record::{
-    BucketRecord, Checksums, ContentHeaders, EncryptionRecord, LockRecord, NULL_VERSION_ID, ObjectRecord, Segment,
+    BucketRecord, Checksums, ContentHeaders, EncryptionRecord, LockRecord, NULL_VERSION_ID, ObjectRecord, PartRecord,
+    Segment, UploadRecord,
 };
 
 use async_trait::async_trait;
@@ -107,4 +108,58 @@ pub trait Engine: Send + Sync + 'static {
 
     /// Lists the current versions of keys in a bucket, in UTF-8 byte order.
     async fn list_objects(&self, bucket: &str, query: &ListQuery) -> EngineResult<ListPage>;
+
+    /// Starts a multipart upload.
+    async fn create_upload(&self, bucket: &str, upload: UploadRecord) -> EngineResult<()>;
+
+    /// Returns an upload in progress, or [`EngineError::NoSuchUpload`].
+    async fn upload(&self, bucket: &str, key: &str, upload_id: &str) -> EngineResult<UploadRecord>;
+
+    /// Adds a part to an upload, replacing any part with its number, if the
+    /// upload still exists when the part is committed
+    /// ([`EngineError::NoSuchUpload`] otherwise, and the bytes are removed).
+    async fn put_part(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        part: PartRecord,
+        staged: Box<dyn StagedData>,
+    ) -> EngineResult<()>;
+
+    /// Up to `max_parts` parts of an upload with numbers above `after`, in
+    /// order, and whether more follow.
+    async fn list_parts(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        after: u32,
+        max_parts: usize,
+    ) -> EngineResult<(Vec<PartRecord>, bool)>;
+
+    /// Atomically ends an upload by making `object` (whose segments name the
+    /// upload's parts) the current version of its key, if `condition` holds
+    /// and every segment is still the part it names
+    /// ([`EngineError::InvalidPart`] otherwise). Parts left out are freed.
+    async fn complete_upload(
+        &self,
+        bucket: &str,
+        upload_id: &str,
+        object: ObjectRecord,
+        condition: WriteCondition,
+    ) -> EngineResult<Replaced>;
+
+    /// Atomically ends an upload and frees all its parts before returning.
+    async fn abort_upload(&self, bucket: &str, key: &str, upload_id: &str) -> EngineResult<()>;
+
+    /// Lists uploads in progress by key, then by upload id; with
+    /// `upload_id_marker`, uploads of the `start_after` key after that id come
+    /// first.
+    async fn list_uploads(
+        &self,
+        bucket: &str,
+        query: &ListQuery,
+        upload_id_marker: Option<&str>,
+    ) -> EngineResult<ListPage<UploadRecord>>;
 }

@@ -1,4 +1,4 @@
-use crate::ObjectRecord;
+use crate::{ObjectRecord, UploadRecord};
 
 /// A request for one page of a bucket listing, with S3's listing semantics.
 #[derive(Debug, Clone, Default)]
@@ -9,31 +9,63 @@ pub struct ListQuery {
     pub delimiter: Option<String>,
     /// Only keys (and common prefixes) strictly after this, in byte order.
     pub start_after: Option<String>,
-    /// At most this many keys and common prefixes together.
+    /// At most this many entries (items and common prefixes together).
     pub max_keys: usize,
 }
 
-/// One item of a listing: an object, or a common prefix that stands for many.
+/// What a listing lists: each item belongs to an object key.
+pub trait Listed {
+    fn key(&self) -> &str;
+}
+
+impl Listed for ObjectRecord {
+    fn key(&self) -> &str {
+        &self.key
+    }
+}
+
+impl Listed for UploadRecord {
+    fn key(&self) -> &str {
+        &self.key
+    }
+}
+
+/// One entry of a listing: an item, or a common prefix that stands for many.
 #[derive(Debug, Clone)]
-pub enum ListEntry {
-    Object(Box<ObjectRecord>),
+pub enum ListEntry<T = ObjectRecord> {
+    Item(Box<T>),
     CommonPrefix(String),
 }
 
-impl ListEntry {
-    /// The key or prefix this entry sorts by; the next page starts after it.
+impl<T: Listed> ListEntry<T> {
+    /// The key or prefix this entry sorts by.
     pub fn sort_key(&self) -> &str {
         match self {
-            ListEntry::Object(object) => &object.key,
+            ListEntry::Item(item) => item.key(),
             ListEntry::CommonPrefix(prefix) => prefix,
         }
     }
 }
 
 /// One page of a listing, in UTF-8 byte order of keys.
-#[derive(Debug, Clone, Default)]
-pub struct ListPage {
-    pub entries: Vec<ListEntry>,
+#[derive(Debug, Clone)]
+pub struct ListPage<T = ObjectRecord> {
+    pub entries: Vec<ListEntry<T>>,
     /// True when entries remain after the last one returned.
     pub truncated: bool,
+}
+
+impl<T> ListPage<T> {
+    /// The items and the common prefixes of the page, apart, in order.
+    pub fn split(self) -> (Vec<T>, Vec<String>) {
+        let mut items = Vec::new();
+        let mut prefixes = Vec::new();
+        for entry in self.entries {
+            match entry {
+                ListEntry::Item(item) => items.push(*item),
+                ListEntry::CommonPrefix(prefix) => prefixes.push(prefix),
+            }
+        }
+        (items, prefixes)
+    }
 }

@@ -152,3 +152,62 @@ impl ObjectRecord {
         format!("\"{}\"", self.etag)
     }
 }
+
+/// A multipart upload in progress: what CreateMultipartUpload declared, to be
+/// applied to the object that completing it creates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadRecord {
+    pub upload_id: String,
+    pub key: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub initiated: OffsetDateTime,
+    /// The id of the user who created the upload.
+    pub owner: String,
+    #[serde(default)]
+    pub content: ContentHeaders,
+    #[serde(default)]
+    pub user_metadata: BTreeMap<String, String>,
+    /// The checksum algorithm every part must carry, as S3 names it.
+    #[serde(default)]
+    pub checksum_algorithm: Option<String>,
+    /// `COMPOSITE` or `FULL_OBJECT`.
+    #[serde(default)]
+    pub checksum_type: Option<String>,
+    #[serde(default)]
+    pub storage_class: Option<String>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    #[serde(default)]
+    pub lock: Option<LockRecord>,
+    #[serde(default)]
+    pub encryption: Option<EncryptionRecord>,
+}
+
+/// One uploaded part of a multipart upload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartRecord {
+    pub part_number: u32,
+    pub size: u64,
+    /// Hex MD5 of the part, unquoted.
+    pub etag: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_modified: OffsetDateTime,
+    #[serde(default)]
+    pub checksums: Checksums,
+    /// The backend's name for the part's data file; set by the engine.
+    #[serde(default)]
+    pub blob: String,
+}
+
+impl PartRecord {
+    /// The segment this part becomes in the completed object.
+    pub fn segment(&self) -> Segment {
+        Segment {
+            blob: self.blob.clone(),
+            size: self.size,
+            part_number: self.part_number,
+            etag: Some(self.etag.clone()),
+            checksums: self.checksums.clone(),
+        }
+    }
+}

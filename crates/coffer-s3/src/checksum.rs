@@ -58,24 +58,12 @@ impl Algorithm {
         }
     }
 
-    fn slot(self, checksums: &mut Checksums) -> &mut Option<String> {
-        match self {
-            Algorithm::Crc32 => &mut checksums.crc32,
-            Algorithm::Crc32c => &mut checksums.crc32c,
-            Algorithm::Crc64Nvme => &mut checksums.crc64nvme,
-            Algorithm::Sha1 => &mut checksums.sha1,
-            Algorithm::Sha256 => &mut checksums.sha256,
-        }
-    }
-
     /// The algorithm a stored set of checksums was made with.
     pub fn of(checksums: &Checksums) -> Option<Algorithm> {
-        let mut checksums = checksums.clone();
-        ALGORITHMS.into_iter().find(|a| a.slot(&mut checksums).is_some())
+        ALGORITHMS.into_iter().find(|a| a.value(checksums).is_some())
     }
 
-    fn hasher(self) -> ChecksumHasher {
-        let mut hasher = ChecksumHasher::default();
+    fn enable(self, hasher: &mut ChecksumHasher) {
         match self {
             Algorithm::Crc32 => hasher.crc32 = Some(Crc32::new()),
             Algorithm::Crc32c => hasher.crc32c = Some(Crc32c::new()),
@@ -83,7 +71,123 @@ impl Algorithm {
             Algorithm::Sha1 => hasher.sha1 = Some(Sha1::new()),
             Algorithm::Sha256 => hasher.sha256 = Some(Sha256::new()),
         }
-        hasher
+    }
+
+    /// The stored value of this algorithm in `checksums`, if any.
+    pub fn value(self, checksums: &Checksums) -> Option<&String> {
+        match self {
+            Algorithm::Crc32 => checksums.crc32.as_ref(),
+            Algorithm::Crc32c => checksums.crc32c.as_ref(),
+            Algorithm::Crc64Nvme => checksums.crc64nvme.as_ref(),
+            Algorithm::Sha1 => checksums.sha1.as_ref(),
+            Algorithm::Sha256 => checksums.sha256.as_ref(),
+        }
+    }
+
+    fn crc(self) -> Option<crc_fast::CrcAlgorithm> {
+        match self {
+            Algorithm::Crc32 => Some(crc_fast::CrcAlgorithm::Crc32IsoHdlc),
+            Algorithm::Crc32c => Some(crc_fast::CrcAlgorithm::Crc32Iscsi),
+            Algorithm::Crc64Nvme => Some(crc_fast::CrcAlgorithm::Crc64Nvme),
+            Algorithm::Sha1 | Algorithm::Sha256 => None,
+        }
+    }
+
+    /// The checksum of `data` in one go, as raw bytes.
+    fn digest(self, data: &[u8]) -> Vec<u8> {
+        match self {
+            Algorithm::Crc32 => Crc32::checksum(data).to_vec(),
+            Algorithm::Crc32c => Crc32c::checksum(data).to_vec(),
+            Algorithm::Crc64Nvme => Crc64Nvme::checksum(data).to_vec(),
+            Algorithm::Sha1 => Sha1::checksum(data).as_ref().to_vec(),
+            Algorithm::Sha256 => Sha256::checksum(data).as_ref().to_vec(),
+        }
+    }
+}
+
+/// How a multipart object's checksum derives from its parts' checksums.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChecksumKind {
+    /// The checksum of the concatenated part checksums, followed by `-N`.
+    Composite,
+    /// The checksum of the whole object's bytes, combined from the parts'.
+    FullObject,
+}
+
+impl ChecksumKind {
+    pub const COMPOSITE: &str = "COMPOSITE";
+    pub const FULL_OBJECT: &str = "FULL_OBJECT";
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ChecksumKind::Composite => Self::COMPOSITE,
+            ChecksumKind::FullObject => Self::FULL_OBJECT,
+        }
+    }
+
+    /// The kind an upload uses: the one asked for, if the algorithm supports
+    /// it; by default FULL_OBJECT for CRC64NVME and COMPOSITE for the others,
+    /// as in Amazon S3.
+    pub fn for_upload(algorithm: Algorithm, requested: Option<&str>) -> S3Result<ChecksumKind> {
+        let kind = match requested {
+            None => {
+                if algorithm == Algorithm::Crc64Nvme {
+                    ChecksumKind::FullObject
+                } else {
+                    ChecksumKind::Composite
+                }
+            }
+            Some(name) if name.eq_ignore_ascii_case(Self::COMPOSITE) => ChecksumKind::Composite,
+            Some(name) if name.eq_ignore_ascii_case(Self::FULL_OBJECT) => ChecksumKind::FullObject,
+            Some(name) => return Err(s3_error!(InvalidRequest, "Invalid checksum type: {name}")),
+        };
+        let supported = match kind {
+            ChecksumKind::Composite => algorithm != Algorithm::Crc64Nvme,
+            ChecksumKind::FullObject => algorithm.crc().is_some(),
+        };
+        if !supported {
+            return Err(s3_error!(
+                InvalidRequest,
+                "The {} checksum type cannot be used with the {} checksum algorithm.",
+                kind.name(),
+                algorithm.name()
+            ));
+        }
+        Ok(kind)
+    }
+
+    pub fn parse(name: &str) -> Option<ChecksumKind> {
+        [ChecksumKind::Composite, ChecksumKind::FullObject]
+            .into_iter()
+            .find(|kind| kind.name().eq_ignore_ascii_case(name))
+    }
+}
+
+/// The checksum of a multipart object from its parts' checksums and sizes,
+/// in part order; `None` if a part lacks a checksum of `algorithm`.
+pub fn combine_parts(algorithm: Algorithm, kind: ChecksumKind, parts: &[(&Checksums, u64)]) -> Option<String> {
+    let mut raw = Vec::with_capacity(parts.len());
+    for (checksums, _) in parts {
+        raw.push(BASE64.decode(algorithm.value(checksums)?).ok()?);
+    }
+    match kind {
+        ChecksumKind::Composite => {
+            let digest = algorithm.digest(&raw.concat());
+            Some(format!("{}-{}", BASE64.encode(digest), parts.len()))
+        }
+        ChecksumKind::FullObject => {
+            let crc = algorithm.crc()?;
+            let width = raw.first()?.len();
+            let mut combined: Option<u64> = None;
+            for (bytes, (_, size)) in raw.iter().zip(parts) {
+                let value = bytes.iter().fold(0u64, |acc, byte| (acc << 8) | u64::from(*byte));
+                combined = Some(match combined {
+                    None => value,
+                    Some(sofar) => crc_fast::checksum_combine(crc, sofar, value, *size),
+                });
+            }
+            Some(BASE64.encode(&combined?.to_be_bytes()[8 - width..]))
+        }
     }
 }
 
@@ -195,9 +299,8 @@ impl Declared {
             })?),
             (None, false) => None,
         };
-        let mut computed = digest.checksums.clone();
         if let Some(expected) = expected
-            && self.algorithm.slot(&mut computed).as_deref() != Some(expected.trim())
+            && self.algorithm.value(&digest.checksums).map(String::as_str) != Some(expected.trim())
         {
             return Err(bad_checksum(self.algorithm));
         }
@@ -241,11 +344,16 @@ pub struct BodyHasher {
 }
 
 impl BodyHasher {
-    pub fn new(algorithm: Algorithm) -> BodyHasher {
+    /// Hashes with MD5 and each of `algorithms`.
+    pub fn new(algorithms: &[Algorithm]) -> BodyHasher {
+        let mut checksum = ChecksumHasher::default();
+        for algorithm in algorithms {
+            algorithm.enable(&mut checksum);
+        }
         BodyHasher {
             state: Arc::new(Mutex::new(Some(Hashers {
                 md5: Md5::new(),
-                checksum: algorithm.hasher(),
+                checksum,
             }))),
         }
     }
@@ -285,7 +393,8 @@ impl BodyHasher {
     }
 }
 
-/// Copies stored checksums onto an S3 output that has the five checksum fields.
+/// Copies stored checksums onto an S3 output that has the five checksum
+/// fields; with `with_type`, onto one that has `checksum_type` too.
 macro_rules! set_checksums {
     ($output:expr, $checksums:expr) => {{
         let checksums: &coffer_engine::Checksums = $checksums;
@@ -294,6 +403,10 @@ macro_rules! set_checksums {
         $output.checksum_crc64nvme = checksums.crc64nvme.clone();
         $output.checksum_sha1 = checksums.sha1.clone();
         $output.checksum_sha256 = checksums.sha256.clone();
+    }};
+    ($output:expr, $checksums:expr, with_type) => {{
+        let checksums: &coffer_engine::Checksums = $checksums;
+        set_checksums!($output, checksums);
         $output.checksum_type = checksums.checksum_type.clone().map(s3s::dto::ChecksumType::from);
     }};
 }

@@ -19,6 +19,11 @@ pub fn from_engine(err: EngineError) -> S3Error {
         EngineError::NoSuchVersion { .. } => {
             s3_error!(NoSuchVersion, "The specified version does not exist.")
         }
+        EngineError::NoSuchUpload(_) => s3_error!(
+            NoSuchUpload,
+            "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."
+        ),
+        EngineError::InvalidPart(_) => invalid_part(),
         EngineError::PreconditionFailed => {
             s3_error!(
                 PreconditionFailed,
@@ -70,4 +75,12 @@ pub fn custom(code: &'static str, status: http::StatusCode, message: &'static st
     let mut err = S3Error::with_message(S3ErrorCode::Custom(code.into()), message);
     err.set_status_code(status);
     err
+}
+
+/// A completion names a part that was not uploaded, or not with that ETag.
+pub fn invalid_part() -> S3Error {
+    s3_error!(
+        InvalidPart,
+        "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag."
+    )
 }

@@ -126,11 +126,11 @@ impl Blobs {
         })
     }
 
-    /// Unlinks the data files of versions no record refers to any more. A file
-    /// that cannot be removed stays as an orphan for recovery. Blocking.
-    pub fn release<'a>(&self, objects: impl Iterator<Item = &'a ObjectRecord>) {
-        for segment in objects.flat_map(|object| &object.segments) {
-            let path = self.layout.blob_file(&segment.blob);
+    /// Unlinks data files no record refers to any more. A file that cannot be
+    /// removed stays as an orphan for recovery. Blocking.
+    pub fn release<'a>(&self, blobs: impl IntoIterator<Item = &'a str>) {
+        for blob in blobs {
+            let path = self.layout.blob_file(blob);
             if let Err(err) = fs::remove_file(&path)
                 && err.kind() != io::ErrorKind::NotFound
             {

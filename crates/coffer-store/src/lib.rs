@@ -25,7 +25,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use coffer_engine::{
     BucketRecord, ByteRange, ByteStream, Engine, EngineError, EngineResult, ListPage, ListQuery, ObjectRecord,
-    Replaced, StagedData, WriteCondition,
+    PartRecord, Replaced, Segment, StagedData, UploadRecord, WriteCondition,
 };
 
 use crate::blobs::{Blobs, StagedBlob};
@@ -76,6 +76,37 @@ impl Store {
     }
 }
 
+/// The data files of an object version.
+fn blobs_of(object: &ObjectRecord) -> impl Iterator<Item = &str> {
+    object.segments.iter().map(|segment| segment.blob.as_str())
+}
+
+fn blobs_of_parts(parts: &[PartRecord]) -> impl Iterator<Item = &str> {
+    parts.iter().map(|part| part.blob.as_str())
+}
+
+fn staged_blob(staged: Box<dyn StagedData>) -> EngineResult<StagedBlob> {
+    staged
+        .into_any()
+        .downcast::<StagedBlob>()
+        .map(|staged| *staged)
+        .map_err(|_| EngineError::Internal("staged data from another engine".into()))
+}
+
+impl Inner {
+    /// Moves staged bytes into place, then runs `commit` with the new data
+    /// file's segment; if the commit fails, the file is removed again.
+    fn commit_staged<T>(&self, staged: StagedBlob, commit: impl FnOnce(Segment) -> EngineResult<T>) -> EngineResult<T> {
+        let segment = self.blobs.promote(staged)?.segment();
+        let blob = segment.blob.clone();
+        let committed = commit(segment);
+        if committed.is_err() {
+            self.blobs.release([blob.as_str()]);
+        }
+        committed
+    }
+}
+
 #[async_trait]
 impl Engine for Store {
     async fn create_bucket(&self, bucket: BucketRecord) -> EngineResult<()> {
@@ -93,7 +124,12 @@ impl Engine for Store {
 
     async fn delete_bucket(&self, name: &str) -> EngineResult<()> {
         let name = name.to_owned();
-        self.blocking(move |inner| inner.meta.delete_bucket(&name)).await
+        self.blocking(move |inner| {
+            let aborted_parts = inner.meta.delete_bucket(&name)?;
+            inner.blobs.release(blobs_of_parts(&aborted_parts));
+            Ok(())
+        })
+        .await
     }
 
     async fn stage(&self, body: ByteStream) -> EngineResult<Box<dyn StagedData>> {
@@ -108,20 +144,15 @@ impl Engine for Store {
         staged: Box<dyn StagedData>,
         condition: WriteCondition,
     ) -> EngineResult<Replaced> {
-        let staged = staged
-            .into_any()
-            .downcast::<StagedBlob>()
-            .map_err(|_| EngineError::Internal("staged data from another engine".into()))?;
+        let staged = staged_blob(staged)?;
         let bucket = bucket.to_owned();
         self.blocking(move |inner| {
-            let blob = inner.blobs.promote(*staged)?;
-            object.segments = vec![blob.segment()];
-            let replaced = inner.meta.put_object(&bucket, &object, &condition);
-            match &replaced {
-                Ok(replaced) => inner.blobs.release(replaced.previous.iter()),
-                Err(_) => inner.blobs.release(std::iter::once(&object)),
-            }
-            replaced
+            let replaced = inner.commit_staged(staged, |segment| {
+                object.segments = vec![segment];
+                inner.meta.put_object(&bucket, &object, &condition)
+            })?;
+            inner.blobs.release(replaced.previous.iter().flat_map(blobs_of));
+            Ok(replaced)
         })
         .await
     }
@@ -140,7 +171,7 @@ impl Engine for Store {
         let (bucket, key, version_id) = (bucket.to_owned(), key.to_owned(), version_id.map(str::to_owned));
         self.blocking(move |inner| {
             let replaced = inner.meta.delete_object(&bucket, &key, version_id.as_deref())?;
-            inner.blobs.release(replaced.previous.iter());
+            inner.blobs.release(replaced.previous.iter().flat_map(blobs_of));
             Ok(replaced)
         })
         .await
@@ -149,6 +180,90 @@ impl Engine for Store {
     async fn list_objects(&self, bucket: &str, query: &ListQuery) -> EngineResult<ListPage> {
         let (bucket, query) = (bucket.to_owned(), query.clone());
         self.blocking(move |inner| inner.meta.list_objects(&bucket, &query))
+            .await
+    }
+
+    async fn create_upload(&self, bucket: &str, upload: UploadRecord) -> EngineResult<()> {
+        let bucket = bucket.to_owned();
+        self.blocking(move |inner| inner.meta.create_upload(&bucket, &upload))
+            .await
+    }
+
+    async fn upload(&self, bucket: &str, key: &str, upload_id: &str) -> EngineResult<UploadRecord> {
+        let (bucket, key, upload_id) = (bucket.to_owned(), key.to_owned(), upload_id.to_owned());
+        self.blocking(move |inner| inner.meta.upload(&bucket, &key, &upload_id))
+            .await
+    }
+
+    async fn put_part(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        mut part: PartRecord,
+        staged: Box<dyn StagedData>,
+    ) -> EngineResult<()> {
+        let staged = staged_blob(staged)?;
+        let (bucket, key, upload_id) = (bucket.to_owned(), key.to_owned(), upload_id.to_owned());
+        self.blocking(move |inner| {
+            let replaced = inner.commit_staged(staged, |segment| {
+                part.blob = segment.blob;
+                inner.meta.put_part(&bucket, &key, &upload_id, &part)
+            })?;
+            inner.blobs.release(blobs_of_parts(replaced.as_slice()));
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_parts(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        after: u32,
+        max_parts: usize,
+    ) -> EngineResult<(Vec<PartRecord>, bool)> {
+        let (bucket, key, upload_id) = (bucket.to_owned(), key.to_owned(), upload_id.to_owned());
+        self.blocking(move |inner| inner.meta.list_parts(&bucket, &key, &upload_id, after, max_parts))
+            .await
+    }
+
+    async fn complete_upload(
+        &self,
+        bucket: &str,
+        upload_id: &str,
+        object: ObjectRecord,
+        condition: WriteCondition,
+    ) -> EngineResult<Replaced> {
+        let (bucket, upload_id) = (bucket.to_owned(), upload_id.to_owned());
+        self.blocking(move |inner| {
+            let (replaced, unused_parts) = inner.meta.complete_upload(&bucket, &upload_id, &object, &condition)?;
+            inner.blobs.release(replaced.previous.iter().flat_map(blobs_of));
+            inner.blobs.release(blobs_of_parts(&unused_parts));
+            Ok(replaced)
+        })
+        .await
+    }
+
+    async fn abort_upload(&self, bucket: &str, key: &str, upload_id: &str) -> EngineResult<()> {
+        let (bucket, key, upload_id) = (bucket.to_owned(), key.to_owned(), upload_id.to_owned());
+        self.blocking(move |inner| {
+            let parts = inner.meta.abort_upload(&bucket, &key, &upload_id)?;
+            inner.blobs.release(blobs_of_parts(&parts));
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_uploads(
+        &self,
+        bucket: &str,
+        query: &ListQuery,
+        upload_id_marker: Option<&str>,
+    ) -> EngineResult<ListPage<UploadRecord>> {
+        let (bucket, query, marker) = (bucket.to_owned(), query.clone(), upload_id_marker.map(str::to_owned));
+        self.blocking(move |inner| inner.meta.list_uploads(&bucket, &query, marker.as_deref()))
             .await
     }
 }

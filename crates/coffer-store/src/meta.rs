@@ -1,30 +1,44 @@
-//! Bucket and object records in redb.
+//! Bucket, object, upload and part records in redb.
 //!
 //! Tables (keys and values are bytes):
 //! - `buckets`: bucket name → [`BucketRecord`]
 //! - `objects`: bucket name, 0x00, object key → the current [`ObjectRecord`]
+//! - `uploads`: bucket name, 0x00, object key, 0x00, upload id → [`UploadRecord`]
+//! - `parts`: upload id, 0x00, part number (u32, big-endian) → [`PartRecord`]
 //!
-//! Bucket names never contain 0x00, so one bucket's objects form one
-//! contiguous range, ordered by the UTF-8 bytes of their keys as S3 orders
-//! listings. Every value is a format byte followed by MessagePack with named
-//! fields, so fields can be added without rewriting old records.
+//! Bucket names and upload ids never contain 0x00, so one bucket's objects
+//! (or uploads) form one contiguous range, ordered by the UTF-8 bytes of their
+//! keys as S3 orders listings, and one upload's parts form one range in part
+//! order. Each part is its own row, so adding a part costs the same on the
+//! ten-thousandth part as on the first. Every value is a format byte followed
+//! by MessagePack with named fields, so fields can be added without rewriting
+//! old records.
 
+use std::collections::HashSet;
 use std::ops::Bound;
 use std::path::Path;
 
 use coffer_engine::{
-    BucketRecord, EngineError, EngineResult, ListEntry, ListPage, ListQuery, NULL_VERSION_ID, ObjectRecord, Replaced,
-    WriteCondition,
+    BucketRecord, EngineError, EngineResult, ListEntry, ListPage, ListQuery, Listed, NULL_VERSION_ID, ObjectRecord,
+    PartRecord, Replaced, UploadRecord, WriteCondition,
 };
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-const BUCKETS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("buckets");
-const OBJECTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("objects");
+type Table = TableDefinition<'static, &'static [u8], &'static [u8]>;
+
+const BUCKETS: Table = TableDefinition::new("buckets");
+const OBJECTS: Table = TableDefinition::new("objects");
+const UPLOADS: Table = TableDefinition::new("uploads");
+const PARTS: Table = TableDefinition::new("parts");
 
 /// The first byte of every stored value: the encoding that follows.
 const RECORD_FORMAT_V1: u8 = 1;
+
+/// Separates the parts of composite table keys; never part of a bucket name,
+/// an upload id, or (in practice) a key.
+const SEPARATOR: u8 = 0;
 
 /// A byte that never occurs in UTF-8: every key that starts with some prefix
 /// sorts before that prefix followed by this byte.
@@ -47,13 +61,101 @@ fn decode<T: DeserializeOwned>(bytes: &[u8]) -> EngineResult<T> {
     }
 }
 
-/// The `objects` key of `key` in `bucket`.
-fn object_key(bucket: &str, key: &str) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(bucket.len() + 1 + key.len());
-    bytes.extend_from_slice(bucket.as_bytes());
-    bytes.push(0);
-    bytes.extend_from_slice(key.as_bytes());
+/// Joins the parts of a composite table key.
+fn composite_key(parts: &[&[u8]]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(parts.iter().map(|part| part.len() + 1).sum());
+    for (index, part) in parts.iter().enumerate() {
+        if index > 0 {
+            bytes.push(SEPARATOR);
+        }
+        bytes.extend_from_slice(part);
+    }
     bytes
+}
+
+/// The `objects` key of `key` in `bucket`; with an empty key, the start of
+/// the bucket's range.
+fn object_key(bucket: &str, key: &str) -> Vec<u8> {
+    composite_key(&[bucket.as_bytes(), key.as_bytes()])
+}
+
+fn upload_key(bucket: &str, key: &str, upload_id: &str) -> Vec<u8> {
+    composite_key(&[bucket.as_bytes(), key.as_bytes(), upload_id.as_bytes()])
+}
+
+fn part_key(upload_id: &str, part_number: u32) -> Vec<u8> {
+    composite_key(&[upload_id.as_bytes(), &part_number.to_be_bytes()])
+}
+
+/// The first key after every key that starts with `prefix`, when the byte
+/// after the prefix is [`SEPARATOR`] or a UTF-8 byte.
+fn after_prefix(mut prefix: Vec<u8>) -> Vec<u8> {
+    prefix.push(AFTER_ALL_UTF8);
+    prefix
+}
+
+/// The first key after every key of `bucket`'s range (`bucket`, 0x00, …).
+fn bucket_range_end(bucket: &str) -> Vec<u8> {
+    let mut end = bucket.as_bytes().to_vec();
+    end.push(SEPARATOR + 1);
+    end
+}
+
+fn get<T: DeserializeOwned>(
+    table: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    key: &[u8],
+) -> EngineResult<Option<T>> {
+    table
+        .get(key)
+        .map_err(internal)?
+        .map(|value| decode(value.value()))
+        .transpose()
+}
+
+fn require_bucket(txn_buckets: &impl ReadableTable<&'static [u8], &'static [u8]>, bucket: &str) -> EngineResult<()> {
+    match txn_buckets.get(bucket.as_bytes()).map_err(internal)? {
+        Some(_) => Ok(()),
+        None => Err(EngineError::NoSuchBucket(bucket.to_owned())),
+    }
+}
+
+fn as_slice(bound: &Bound<Vec<u8>>) -> Bound<&[u8]> {
+    match bound {
+        Bound::Included(bytes) => Bound::Included(bytes.as_slice()),
+        Bound::Excluded(bytes) => Bound::Excluded(bytes.as_slice()),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
+fn no_such_version(key: &str, version_id: Option<&str>) -> EngineError {
+    EngineError::NoSuchVersion {
+        key: key.to_owned(),
+        version_id: version_id.unwrap_or_default().to_owned(),
+    }
+}
+
+/// Removes an upload and all its parts in `txn`; returns the parts.
+fn remove_upload(txn: &WriteTransaction, bucket: &str, key: &str, upload_id: &str) -> EngineResult<Vec<PartRecord>> {
+    let mut uploads = txn.open_table(UPLOADS).map_err(internal)?;
+    if uploads
+        .remove(upload_key(bucket, key, upload_id).as_slice())
+        .map_err(internal)?
+        .is_none()
+    {
+        return Err(EngineError::NoSuchUpload(upload_id.to_owned()));
+    }
+    let mut parts_table = txn.open_table(PARTS).map_err(internal)?;
+    let first = part_key(upload_id, 0);
+    let end = after_prefix(upload_id.as_bytes().to_vec());
+    let mut parts = Vec::new();
+    for entry in parts_table
+        .extract_from_if(first.as_slice()..end.as_slice(), |_, _| true)
+        .map_err(internal)?
+    {
+        let (_, value) = entry.map_err(internal)?;
+        parts.push(decode(value.value())?);
+    }
+    Ok(parts)
 }
 
 /// The metadata database.
@@ -65,14 +167,15 @@ impl Meta {
     pub fn open(path: &Path) -> EngineResult<Meta> {
         let db = Database::create(path).map_err(internal)?;
         let txn = db.begin_write().map_err(internal)?;
-        txn.open_table(BUCKETS).map_err(internal)?;
-        txn.open_table(OBJECTS).map_err(internal)?;
+        for table in [BUCKETS, OBJECTS, UPLOADS, PARTS] {
+            txn.open_table(table).map_err(internal)?;
+        }
         txn.commit().map_err(internal)?;
         Ok(Meta { db })
     }
 
     /// Runs `work` in a write transaction and commits it durably if it succeeds.
-    fn write<T>(&self, work: impl FnOnce(&redb::WriteTransaction) -> EngineResult<T>) -> EngineResult<T> {
+    fn write<T>(&self, work: impl FnOnce(&WriteTransaction) -> EngineResult<T>) -> EngineResult<T> {
         let txn = self.db.begin_write().map_err(internal)?;
         let result = work(&txn)?;
         txn.commit().map_err(internal)?;
@@ -86,8 +189,7 @@ impl Meta {
     pub fn create_bucket(&self, bucket: &BucketRecord) -> EngineResult<()> {
         self.write(|txn| {
             let mut buckets = txn.open_table(BUCKETS).map_err(internal)?;
-            if let Some(existing) = buckets.get(bucket.name.as_bytes()).map_err(internal)? {
-                let existing: BucketRecord = decode(existing.value())?;
+            if let Some(existing) = get::<BucketRecord>(&buckets, bucket.name.as_bytes())? {
                 return Err(EngineError::BucketExists {
                     name: existing.name,
                     owner: existing.owner,
@@ -103,11 +205,7 @@ impl Meta {
     pub fn bucket(&self, name: &str) -> EngineResult<BucketRecord> {
         let txn = self.read()?;
         let buckets = txn.open_table(BUCKETS).map_err(internal)?;
-        let found = buckets.get(name.as_bytes()).map_err(internal)?;
-        match found {
-            Some(value) => decode(value.value()),
-            None => Err(EngineError::NoSuchBucket(name.to_owned())),
-        }
+        get(&buckets, name.as_bytes())?.ok_or_else(|| EngineError::NoSuchBucket(name.to_owned()))
     }
 
     pub fn list_buckets(&self) -> EngineResult<Vec<BucketRecord>> {
@@ -121,14 +219,14 @@ impl Meta {
         Ok(all)
     }
 
-    pub fn delete_bucket(&self, name: &str) -> EngineResult<()> {
+    /// Removes an empty bucket, aborting its uploads in progress; returns the
+    /// parts of those uploads, whose data the caller frees.
+    pub fn delete_bucket(&self, name: &str) -> EngineResult<Vec<PartRecord>> {
         self.write(|txn| {
             let mut buckets = txn.open_table(BUCKETS).map_err(internal)?;
-            if buckets.get(name.as_bytes()).map_err(internal)?.is_none() {
-                return Err(EngineError::NoSuchBucket(name.to_owned()));
-            }
-            let objects = txn.open_table(OBJECTS).map_err(internal)?;
+            require_bucket(&buckets, name)?;
             let first = object_key(name, "");
+            let objects = txn.open_table(OBJECTS).map_err(internal)?;
             let mut in_bucket = objects.range(first.as_slice()..).map_err(internal)?;
             if let Some(entry) = in_bucket.next() {
                 let (key, _) = entry.map_err(internal)?;
@@ -136,8 +234,21 @@ impl Meta {
                     return Err(EngineError::BucketNotEmpty(name.to_owned()));
                 }
             }
+            let mut uploads_in_bucket = Vec::new();
+            {
+                let uploads = txn.open_table(UPLOADS).map_err(internal)?;
+                let end = bucket_range_end(name);
+                for entry in uploads.range(first.as_slice()..end.as_slice()).map_err(internal)? {
+                    let (_, value) = entry.map_err(internal)?;
+                    uploads_in_bucket.push(decode::<UploadRecord>(value.value())?);
+                }
+            }
+            let mut parts = Vec::new();
+            for upload in uploads_in_bucket {
+                parts.extend(remove_upload(txn, name, &upload.key, &upload.upload_id)?);
+            }
             buckets.remove(name.as_bytes()).map_err(internal)?;
-            Ok(())
+            Ok(parts)
         })
     }
 
@@ -149,47 +260,15 @@ impl Meta {
         object: &ObjectRecord,
         condition: &WriteCondition,
     ) -> EngineResult<Replaced> {
-        self.write(|txn| {
-            let buckets = txn.open_table(BUCKETS).map_err(internal)?;
-            if buckets.get(bucket.as_bytes()).map_err(internal)?.is_none() {
-                return Err(EngineError::NoSuchBucket(bucket.to_owned()));
-            }
-            let mut objects = txn.open_table(OBJECTS).map_err(internal)?;
-            let id = object_key(bucket, &object.key);
-            if *condition != WriteCondition::Always {
-                let current: Option<ObjectRecord> = objects
-                    .get(id.as_slice())
-                    .map_err(internal)?
-                    .map(|value| decode(value.value()))
-                    .transpose()?;
-                match (condition, current) {
-                    (WriteCondition::IfAbsent, Some(_)) => return Err(EngineError::PreconditionFailed),
-                    (WriteCondition::IfEtag(_), None) => return Err(EngineError::NoSuchKey(object.key.clone())),
-                    (WriteCondition::IfEtag(etag), Some(current)) if *etag != current.etag => {
-                        return Err(EngineError::PreconditionFailed);
-                    }
-                    _ => {}
-                }
-            }
-            let previous = objects
-                .insert(id.as_slice(), encode(object)?.as_slice())
-                .map_err(internal)?
-                .map(|old| decode(old.value()))
-                .transpose()?;
-            Ok(Replaced { previous })
-        })
+        self.write(|txn| replace_object(txn, bucket, object, condition))
     }
 
     pub fn object(&self, bucket: &str, key: &str, version_id: Option<&str>) -> EngineResult<ObjectRecord> {
         let txn = self.read()?;
-        let buckets = txn.open_table(BUCKETS).map_err(internal)?;
-        if buckets.get(bucket.as_bytes()).map_err(internal)?.is_none() {
-            return Err(EngineError::NoSuchBucket(bucket.to_owned()));
-        }
+        require_bucket(&txn.open_table(BUCKETS).map_err(internal)?, bucket)?;
         let objects = txn.open_table(OBJECTS).map_err(internal)?;
-        let found = objects.get(object_key(bucket, key).as_slice()).map_err(internal)?;
-        let object: ObjectRecord = match found {
-            Some(value) => decode(value.value())?,
+        let object: ObjectRecord = match get(&objects, &object_key(bucket, key))? {
+            Some(object) => object,
             None if version_id.is_some() => return Err(no_such_version(key, version_id)),
             None => return Err(EngineError::NoSuchKey(key.to_owned())),
         };
@@ -203,18 +282,10 @@ impl Meta {
     /// `None`); removing what is not there is not an error, as in S3.
     pub fn delete_object(&self, bucket: &str, key: &str, version_id: Option<&str>) -> EngineResult<Replaced> {
         self.write(|txn| {
-            let buckets = txn.open_table(BUCKETS).map_err(internal)?;
-            if buckets.get(bucket.as_bytes()).map_err(internal)?.is_none() {
-                return Err(EngineError::NoSuchBucket(bucket.to_owned()));
-            }
+            require_bucket(&txn.open_table(BUCKETS).map_err(internal)?, bucket)?;
             let mut objects = txn.open_table(OBJECTS).map_err(internal)?;
             let id = object_key(bucket, key);
-            let current: Option<ObjectRecord> = objects
-                .get(id.as_slice())
-                .map_err(internal)?
-                .map(|value| decode(value.value()))
-                .transpose()?;
-            let Some(current) = current else {
+            let Some(current) = get::<ObjectRecord>(&objects, &id)? else {
                 return Ok(Replaced { previous: None });
             };
             if let Some(wanted) = version_id
@@ -232,34 +303,57 @@ impl Meta {
         })
     }
 
-    /// One page of a listing; see [`ListQuery`] for the semantics.
+    /// One page of the objects of a bucket; see [`ListQuery`].
     pub fn list_objects(&self, bucket: &str, query: &ListQuery) -> EngineResult<ListPage> {
+        let start = query.start_after.as_deref().map(|after| object_key(bucket, after));
+        self.list(OBJECTS, bucket, query, start, key_of_object)
+    }
+
+    /// One page of the uploads in progress in a bucket, by key then upload id.
+    pub fn list_uploads(
+        &self,
+        bucket: &str,
+        query: &ListQuery,
+        upload_id_marker: Option<&str>,
+    ) -> EngineResult<ListPage<UploadRecord>> {
+        let start = query.start_after.as_deref().map(|after| match upload_id_marker {
+            Some(upload_id) => upload_key(bucket, after, upload_id),
+            None => after_prefix(object_key(bucket, after)),
+        });
+        self.list(UPLOADS, bucket, query, start, key_of_upload)
+    }
+
+    /// One page of a bucket's range of `table` with S3's listing semantics.
+    /// `start_after` is the table key the page starts strictly after, and
+    /// `key_of` finds the object key in a table key's part after the bucket.
+    fn list<T: DeserializeOwned + Listed>(
+        &self,
+        table: Table,
+        bucket: &str,
+        query: &ListQuery,
+        start_after: Option<Vec<u8>>,
+        key_of: fn(&[u8]) -> &[u8],
+    ) -> EngineResult<ListPage<T>> {
         let txn = self.read()?;
-        let buckets = txn.open_table(BUCKETS).map_err(internal)?;
-        if buckets.get(bucket.as_bytes()).map_err(internal)?.is_none() {
-            return Err(EngineError::NoSuchBucket(bucket.to_owned()));
-        }
-        let objects = txn.open_table(OBJECTS).map_err(internal)?;
+        require_bucket(&txn.open_table(BUCKETS).map_err(internal)?, bucket)?;
+        let records = txn.open_table(table).map_err(internal)?;
         let bucket_start = object_key(bucket, "").len();
-        let mut lower = Bound::Included(object_key(bucket, &query.prefix));
-        if let Some(after) = &query.start_after
-            && after.as_str() >= query.prefix.as_str()
-        {
-            lower = Bound::Excluded(object_key(bucket, after));
-        }
-        let mut upper = object_key(bucket, "");
-        *upper.last_mut().expect("object keys end with the separator") = 1;
-        let upper = Bound::Excluded(upper);
+        let prefix_start = object_key(bucket, &query.prefix);
+        let mut lower = match start_after {
+            Some(after) if after > prefix_start => Bound::Excluded(after),
+            _ => Bound::Included(prefix_start),
+        };
+        let upper = Bound::Excluded(bucket_range_end(bucket));
 
         let wanted = query.max_keys + 1;
-        let mut entries: Vec<ListEntry> = Vec::new();
+        let mut entries: Vec<ListEntry<T>> = Vec::new();
         'seek: while entries.len() < wanted {
-            let range = objects
+            let range = records
                 .range::<&[u8]>((as_slice(&lower), as_slice(&upper)))
                 .map_err(internal)?;
             for entry in range {
                 let (stored_key, value) = entry.map_err(internal)?;
-                let key = std::str::from_utf8(&stored_key.value()[bucket_start..]).map_err(internal)?;
+                let key = std::str::from_utf8(key_of(&stored_key.value()[bucket_start..])).map_err(internal)?;
                 if !key.starts_with(query.prefix.as_str()) {
                     break 'seek;
                 }
@@ -277,12 +371,10 @@ impl Meta {
                     if !seen {
                         entries.push(ListEntry::CommonPrefix(common_prefix.to_owned()));
                     }
-                    let mut past_group = object_key(bucket, common_prefix);
-                    past_group.push(AFTER_ALL_UTF8);
-                    lower = Bound::Excluded(past_group);
+                    lower = Bound::Excluded(after_prefix(object_key(bucket, common_prefix)));
                     continue 'seek;
                 }
-                entries.push(ListEntry::Object(Box::new(decode(value.value())?)));
+                entries.push(ListEntry::Item(Box::new(decode(value.value())?)));
                 if entries.len() == wanted {
                     break 'seek;
                 }
@@ -294,31 +386,177 @@ impl Meta {
         Ok(ListPage { entries, truncated })
     }
 
-    /// Every data file name that some record refers to.
-    pub fn referenced_blobs(&self) -> EngineResult<std::collections::HashSet<String>> {
+    pub fn create_upload(&self, bucket: &str, upload: &UploadRecord) -> EngineResult<()> {
+        self.write(|txn| {
+            require_bucket(&txn.open_table(BUCKETS).map_err(internal)?, bucket)?;
+            let mut uploads = txn.open_table(UPLOADS).map_err(internal)?;
+            uploads
+                .insert(
+                    upload_key(bucket, &upload.key, &upload.upload_id).as_slice(),
+                    encode(upload)?.as_slice(),
+                )
+                .map_err(internal)?;
+            Ok(())
+        })
+    }
+
+    pub fn upload(&self, bucket: &str, key: &str, upload_id: &str) -> EngineResult<UploadRecord> {
         let txn = self.read()?;
-        let objects = txn.open_table(OBJECTS).map_err(internal)?;
-        let mut blobs = std::collections::HashSet::new();
-        for entry in objects.iter().map_err(internal)? {
+        require_bucket(&txn.open_table(BUCKETS).map_err(internal)?, bucket)?;
+        let uploads = txn.open_table(UPLOADS).map_err(internal)?;
+        get(&uploads, &upload_key(bucket, key, upload_id))?
+            .ok_or_else(|| EngineError::NoSuchUpload(upload_id.to_owned()))
+    }
+
+    /// Records a part if its upload still exists; returns the part it replaced.
+    /// This check, in the same transaction as the insert, is what makes an
+    /// abort definitive: once the abort commits, no part can.
+    pub fn put_part(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        part: &PartRecord,
+    ) -> EngineResult<Option<PartRecord>> {
+        self.write(|txn| {
+            let uploads = txn.open_table(UPLOADS).map_err(internal)?;
+            if uploads
+                .get(upload_key(bucket, key, upload_id).as_slice())
+                .map_err(internal)?
+                .is_none()
+            {
+                return Err(EngineError::NoSuchUpload(upload_id.to_owned()));
+            }
+            let mut parts = txn.open_table(PARTS).map_err(internal)?;
+            parts
+                .insert(
+                    part_key(upload_id, part.part_number).as_slice(),
+                    encode(part)?.as_slice(),
+                )
+                .map_err(internal)?
+                .map(|old| decode(old.value()))
+                .transpose()
+        })
+    }
+
+    pub fn list_parts(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        after: u32,
+        max_parts: usize,
+    ) -> EngineResult<(Vec<PartRecord>, bool)> {
+        let txn = self.read()?;
+        let uploads = txn.open_table(UPLOADS).map_err(internal)?;
+        if uploads
+            .get(upload_key(bucket, key, upload_id).as_slice())
+            .map_err(internal)?
+            .is_none()
+        {
+            return Err(EngineError::NoSuchUpload(upload_id.to_owned()));
+        }
+        let parts_table = txn.open_table(PARTS).map_err(internal)?;
+        let first = part_key(upload_id, after);
+        let end = after_prefix(upload_id.as_bytes().to_vec());
+        let mut parts = Vec::new();
+        let range = parts_table
+            .range::<&[u8]>((Bound::Excluded(first.as_slice()), Bound::Excluded(end.as_slice())))
+            .map_err(internal)?;
+        for entry in range.take(max_parts + 1) {
+            let (_, value) = entry.map_err(internal)?;
+            parts.push(decode(value.value())?);
+        }
+        let truncated = parts.len() > max_parts;
+        parts.truncate(max_parts);
+        Ok((parts, truncated))
+    }
+
+    /// Ends an upload by committing `object`, whose segments must each be the
+    /// part they name. Returns the replaced version and the parts left out.
+    pub fn complete_upload(
+        &self,
+        bucket: &str,
+        upload_id: &str,
+        object: &ObjectRecord,
+        condition: &WriteCondition,
+    ) -> EngineResult<(Replaced, Vec<PartRecord>)> {
+        self.write(|txn| {
+            let mut unused = remove_upload(txn, bucket, &object.key, upload_id)?;
+            for segment in &object.segments {
+                let at = unused
+                    .iter()
+                    .position(|part| part.part_number == segment.part_number && part.blob == segment.blob)
+                    .ok_or(EngineError::InvalidPart(segment.part_number))?;
+                unused.swap_remove(at);
+            }
+            let replaced = replace_object(txn, bucket, object, condition)?;
+            Ok((replaced, unused))
+        })
+    }
+
+    /// Ends an upload without an object; returns its parts.
+    pub fn abort_upload(&self, bucket: &str, key: &str, upload_id: &str) -> EngineResult<Vec<PartRecord>> {
+        self.write(|txn| {
+            require_bucket(&txn.open_table(BUCKETS).map_err(internal)?, bucket)?;
+            remove_upload(txn, bucket, key, upload_id)
+        })
+    }
+
+    /// Every data file name that some record refers to.
+    pub fn referenced_blobs(&self) -> EngineResult<HashSet<String>> {
+        let txn = self.read()?;
+        let mut blobs = HashSet::new();
+        for entry in txn.open_table(OBJECTS).map_err(internal)?.iter().map_err(internal)? {
             let (_, value) = entry.map_err(internal)?;
             let object: ObjectRecord = decode(value.value())?;
             blobs.extend(object.segments.into_iter().map(|segment| segment.blob));
+        }
+        for entry in txn.open_table(PARTS).map_err(internal)?.iter().map_err(internal)? {
+            let (_, value) = entry.map_err(internal)?;
+            blobs.insert(decode::<PartRecord>(value.value())?.blob);
         }
         Ok(blobs)
     }
 }
 
-fn as_slice(bound: &Bound<Vec<u8>>) -> Bound<&[u8]> {
-    match bound {
-        Bound::Included(bytes) => Bound::Included(bytes.as_slice()),
-        Bound::Excluded(bytes) => Bound::Excluded(bytes.as_slice()),
-        Bound::Unbounded => Bound::Unbounded,
+/// The object key in an `objects` key's part after the bucket.
+fn key_of_object(suffix: &[u8]) -> &[u8] {
+    suffix
+}
+
+/// The object key in an `uploads` key's part after the bucket (key, 0x00, upload id).
+fn key_of_upload(suffix: &[u8]) -> &[u8] {
+    match suffix.iter().rposition(|b| *b == SEPARATOR) {
+        Some(end) => &suffix[..end],
+        None => suffix,
     }
 }
 
-fn no_such_version(key: &str, version_id: Option<&str>) -> EngineError {
-    EngineError::NoSuchVersion {
-        key: key.to_owned(),
-        version_id: version_id.unwrap_or_default().to_owned(),
+/// Makes `object` the current version of its key in `txn` if `condition` holds.
+fn replace_object(
+    txn: &WriteTransaction,
+    bucket: &str,
+    object: &ObjectRecord,
+    condition: &WriteCondition,
+) -> EngineResult<Replaced> {
+    require_bucket(&txn.open_table(BUCKETS).map_err(internal)?, bucket)?;
+    let mut objects = txn.open_table(OBJECTS).map_err(internal)?;
+    let id = object_key(bucket, &object.key);
+    if *condition != WriteCondition::Always {
+        match (condition, get::<ObjectRecord>(&objects, &id)?) {
+            (WriteCondition::IfAbsent, Some(_)) => return Err(EngineError::PreconditionFailed),
+            (WriteCondition::IfEtag(_), None) => return Err(EngineError::NoSuchKey(object.key.clone())),
+            (WriteCondition::IfEtag(etag), Some(current)) if *etag != current.etag => {
+                return Err(EngineError::PreconditionFailed);
+            }
+            _ => {}
+        }
     }
+    let previous = objects
+        .insert(id.as_slice(), encode(object)?.as_slice())
+        .map_err(internal)?
+        .map(|old| decode(old.value()))
+        .transpose()?;
+    Ok(Replaced { previous })
 }

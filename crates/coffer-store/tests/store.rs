@@ -74,7 +74,7 @@ fn names(page: &ListPage) -> Vec<String> {
     page.entries
         .iter()
         .map(|entry| match entry {
-            ListEntry::Object(object) => object.key.clone(),
+            ListEntry::Item(object) => object.key.clone(),
             ListEntry::CommonPrefix(prefix) => format!("{prefix}*"),
         })
         .collect()

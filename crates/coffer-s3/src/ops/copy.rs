@@ -14,6 +14,21 @@ use crate::headers::{content_headers, user_metadata};
 /// How often a copy retries when its source is replaced before it is opened.
 const COPY_ATTEMPTS_MAX: usize = 8;
 
+/// The bucket, key and version id an `x-amz-copy-source` names.
+pub(super) fn copy_source(source: &CopySource) -> S3Result<(&str, &str, Option<&str>)> {
+    match source {
+        CopySource::Bucket {
+            bucket,
+            key,
+            version_id,
+        } => Ok((bucket, key, version_id.as_deref())),
+        _ => Err(s3_error!(
+            NotImplemented,
+            "Copying from an access point is not supported."
+        )),
+    }
+}
+
 impl CofferS3 {
     pub(super) async fn do_copy_object(
         &self,
@@ -22,17 +37,7 @@ impl CofferS3 {
         let target_bucket = self.owned_bucket(&req, &req.input.bucket).await?;
         let user = self.caller(&req)?;
         let input = &req.input;
-        let CopySource::Bucket {
-            bucket: source_bucket,
-            key: source_key,
-            version_id: source_version,
-        } = &input.copy_source
-        else {
-            return Err(s3_error!(
-                NotImplemented,
-                "Copying from an access point is not supported."
-            ));
-        };
+        let (source_bucket, source_key, source_version) = copy_source(&input.copy_source)?;
         self.owned_bucket(&req, source_bucket).await?;
         let replace = match input.metadata_directive.as_ref().map(MetadataDirective::as_str) {
             None | Some(MetadataDirective::COPY) => false,
@@ -41,7 +46,7 @@ impl CofferS3 {
                 return Err(s3_error!(InvalidArgument, "Unknown metadata directive: {other}"));
             }
         };
-        let same_object = **source_bucket == *input.bucket && **source_key == *input.key;
+        let same_object = source_bucket == input.bucket && source_key == input.key;
         if same_object && !replace && input.storage_class.is_none() && input.server_side_encryption.is_none() {
             return Err(s3_error!(
                 InvalidRequest,
@@ -58,7 +63,7 @@ impl CofferS3 {
         for _ in 0..COPY_ATTEMPTS_MAX {
             let source = self
                 .engine
-                .object(source_bucket, source_key, requested_version(source_version.as_deref()))
+                .object(source_bucket, source_key, requested_version(source_version))
                 .await
                 .map_err(from_engine)?;
             conditions.check(&source, WhenUnchanged::PreconditionFailed)?;
@@ -78,7 +83,7 @@ impl CofferS3 {
                     .ok_or_else(|| s3_error!(InvalidRequest, "Invalid checksum algorithm: {}", named.as_str()))?,
                 None => Algorithm::of(&source.checksums).unwrap_or(DEFAULT_ALGORITHM),
             };
-            let hasher = BodyHasher::new(algorithm);
+            let hasher = BodyHasher::new(&[algorithm]);
             let staged = self.engine.stage(hasher.wrap(body)).await.map_err(from_engine)?;
             let digest = hasher.finish();
             let (content, metadata) = if replace {
@@ -107,7 +112,7 @@ impl CofferS3 {
                 last_modified: Some(object.last_modified.into()),
                 ..Default::default()
             };
-            set_checksums!(result, &object.checksums);
+            set_checksums!(result, &object.checksums, with_type);
             self.engine
                 .put_object(&target_bucket.name, object, staged, WriteCondition::Always)
                 .await

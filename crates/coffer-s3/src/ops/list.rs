@@ -2,7 +2,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use coffer_engine::{ListEntry, ListPage, ListQuery, ObjectRecord};
+use coffer_engine::{ListEntry, ListQuery, ObjectRecord};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
@@ -26,12 +26,12 @@ const URL_KEEP: &AsciiSet = &NON_ALPHANUMERIC
 
 /// How names in a listing are written: as they are, or URL-encoded.
 #[derive(Clone, Copy)]
-struct Encoding {
+pub(super) struct Encoding {
     url: bool,
 }
 
 impl Encoding {
-    fn from_request(encoding_type: Option<&EncodingType>) -> S3Result<Encoding> {
+    pub(super) fn from_request(encoding_type: Option<&EncodingType>) -> S3Result<Encoding> {
         match encoding_type.map(EncodingType::as_str) {
             None => Ok(Encoding { url: false }),
             Some(EncodingType::URL) => Ok(Encoding { url: true }),
@@ -42,7 +42,7 @@ impl Encoding {
         }
     }
 
-    fn encode(self, name: &str) -> String {
+    pub(super) fn encode(self, name: &str) -> String {
         if self.url {
             utf8_percent_encode(name, URL_KEEP).to_string()
         } else {
@@ -50,16 +50,16 @@ impl Encoding {
         }
     }
 
-    fn encode_opt(self, name: Option<&str>) -> Option<String> {
+    pub(super) fn encode_opt(self, name: Option<&str>) -> Option<String> {
         name.map(|name| self.encode(name))
     }
 
-    fn output(self) -> Option<EncodingType> {
+    pub(super) fn output(self) -> Option<EncodingType> {
         self.url.then(|| EncodingType::from_static(EncodingType::URL))
     }
 }
 
-fn max_keys(requested: Option<i32>) -> S3Result<usize> {
+pub(super) fn max_keys(requested: Option<i32>) -> S3Result<usize> {
     match requested {
         None => Ok(LIST_KEYS_MAX),
         Some(n) if n < 0 => Err(s3_error!(
@@ -71,7 +71,12 @@ fn max_keys(requested: Option<i32>) -> S3Result<usize> {
 }
 
 /// The listing query S3's parameters describe.
-fn query(prefix: Option<&str>, delimiter: Option<&str>, start_after: Option<String>, max_keys: usize) -> ListQuery {
+pub(super) fn query(
+    prefix: Option<&str>,
+    delimiter: Option<&str>,
+    start_after: Option<String>,
+    max_keys: usize,
+) -> ListQuery {
     ListQuery {
         prefix: prefix.unwrap_or_default().to_owned(),
         delimiter: delimiter.filter(|d| !d.is_empty()).map(str::to_owned),
@@ -80,20 +85,7 @@ fn query(prefix: Option<&str>, delimiter: Option<&str>, start_after: Option<Stri
     }
 }
 
-/// The objects and common prefixes of a page, split as S3's XML lists them.
-fn split(page: ListPage) -> (Vec<ObjectRecord>, Vec<String>) {
-    let mut objects = Vec::new();
-    let mut prefixes = Vec::new();
-    for entry in page.entries {
-        match entry {
-            ListEntry::Object(object) => objects.push(*object),
-            ListEntry::CommonPrefix(prefix) => prefixes.push(prefix),
-        }
-    }
-    (objects, prefixes)
-}
-
-fn common_prefixes(prefixes: Vec<String>, encoding: Encoding) -> Option<Vec<CommonPrefix>> {
+pub(super) fn common_prefixes(prefixes: Vec<String>, encoding: Encoding) -> Option<Vec<CommonPrefix>> {
     Some(
         prefixes
             .into_iter()
@@ -161,7 +153,7 @@ impl CofferS3 {
             .map_err(from_engine)?;
         let truncated = page.truncated;
         let next_marker = page.entries.last().map(|e| e.sort_key().to_owned());
-        let (objects, prefixes) = split(page);
+        let (objects, prefixes) = page.split();
         let contents = objects
             .into_iter()
             .map(|object| self.object_entry(object, encoding, Some(&user)))
@@ -214,7 +206,7 @@ impl CofferS3 {
             .filter(|_| truncated)
             .map(|entry| continuation_token(entry.sort_key()));
         let key_count = page.entries.len();
-        let (objects, prefixes) = split(page);
+        let (objects, prefixes) = page.split();
         let fetch_owner = input.fetch_owner.unwrap_or(false);
         let contents = objects
             .into_iter()
@@ -260,8 +252,8 @@ impl CofferS3 {
             .map_err(from_engine)?;
         let truncated = page.truncated;
         let last = page.entries.last().map(|e| e.sort_key().to_owned());
-        let last_is_object = matches!(page.entries.last(), Some(ListEntry::Object(_)));
-        let (objects, prefixes) = split(page);
+        let last_is_object = matches!(page.entries.last(), Some(ListEntry::Item(_)));
+        let (objects, prefixes) = page.split();
         let versions = objects
             .into_iter()
             .map(|object| ObjectVersion {

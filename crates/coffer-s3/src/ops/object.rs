@@ -39,15 +39,15 @@ pub(super) fn body_stream(body: Option<StreamingBlob>) -> ByteStream {
     }
 }
 
-/// Refuses bodies whose declared size is over the single-PUT limit before a
-/// byte of them is stored.
-fn check_declared_size(headers: &HeaderMap, content_length: Option<i64>) -> S3Result<()> {
+/// Refuses bodies whose declared size is over `limit` before a byte of them
+/// is stored.
+pub(super) fn check_declared_size(headers: &HeaderMap, content_length: Option<i64>, limit: u64) -> S3Result<()> {
     let decoded = headers
         .get("x-amz-decoded-content-length")
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse::<u64>().ok());
     let declared = decoded.or(content_length.and_then(|len| u64::try_from(len).ok()));
-    if declared.is_some_and(|len| len > PUT_OBJECT_BYTES_MAX) {
+    if declared.is_some_and(|len| len > limit) {
         return Err(s3_error!(
             EntityTooLarge,
             "Your proposed upload exceeds the maximum allowed object size."
@@ -87,7 +87,7 @@ macro_rules! fill_read_output {
         $output.version_id = reported_version(object);
         $output.storage_class = object.storage_class.clone().map(StorageClass::from);
         if $checksum_mode && plan.range.is_none_or(|r| r.first == 0 && r.end == object.size) {
-            set_checksums!($output, &object.checksums);
+            set_checksums!($output, &object.checksums, with_type);
         }
     }};
 }
@@ -135,7 +135,7 @@ impl CofferS3 {
     pub(super) async fn do_put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
         let bucket = self.owned_bucket(&req, &req.input.bucket).await?;
         let user = self.caller(&req)?;
-        check_declared_size(&req.headers, req.input.content_length)?;
+        check_declared_size(&req.headers, req.input.content_length, PUT_OBJECT_BYTES_MAX)?;
         let declared = Declared::from_headers(&req.headers, DEFAULT_ALGORITHM)?;
         let input = req.input;
         let condition = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
@@ -149,7 +149,7 @@ impl CofferS3 {
             input.cache_control.as_deref(),
         );
 
-        let hasher = BodyHasher::new(declared.algorithm);
+        let hasher = BodyHasher::new(&[declared.algorithm]);
         let staged = self
             .engine
             .stage(hasher.wrap(body_stream(input.body)))
@@ -169,7 +169,7 @@ impl CofferS3 {
             e_tag: Some(ETag::Strong(object.etag.clone())),
             ..Default::default()
         };
-        set_checksums!(output, &object.checksums);
+        set_checksums!(output, &object.checksums, with_type);
         self.engine
             .put_object(&bucket.name, object, staged, condition)
             .await
