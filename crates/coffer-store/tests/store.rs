@@ -5,7 +5,7 @@ use std::path::Path;
 
 use coffer_engine::{
     BucketRecord, ByteStream, Engine, EngineError, ListEntry, ListPage, ListQuery, NULL_VERSION_ID, ObjectRecord,
-    WriteCondition,
+    PartRecord, UploadRecord, WriteCondition,
 };
 use coffer_store::Store;
 use futures::{StreamExt, TryStreamExt};
@@ -200,4 +200,197 @@ async fn a_failed_body_leaves_nothing_behind() {
     .boxed();
     assert!(matches!(store.stage(failing).await, Err(EngineError::Body(_))));
     assert_eq!(count_files(&dir.path().join("tmp")), 0);
+}
+
+fn upload(key: &str, upload_id: &str) -> UploadRecord {
+    UploadRecord {
+        upload_id: upload_id.to_owned(),
+        key: key.to_owned(),
+        initiated: time::OffsetDateTime::now_utc(),
+        owner: "owner".to_owned(),
+        content: Default::default(),
+        user_metadata: Default::default(),
+        checksum_algorithm: None,
+        checksum_type: None,
+        storage_class: None,
+        tags: Default::default(),
+        lock: None,
+        encryption: None,
+    }
+}
+
+fn part(part_number: u32, size: u64) -> PartRecord {
+    PartRecord {
+        part_number,
+        size,
+        etag: format!("etag{part_number}"),
+        last_modified: time::OffsetDateTime::now_utc(),
+        checksums: Default::default(),
+        blob: String::new(),
+    }
+}
+
+async fn put_part(
+    store: &Store,
+    key: &str,
+    upload_id: &str,
+    number: u32,
+    bytes: &'static [u8],
+) -> Result<(), EngineError> {
+    let staged = store.stage(body(bytes)).await.unwrap();
+    store
+        .put_part("b", key, upload_id, part(number, bytes.len() as u64), staged)
+        .await
+}
+
+/// The object a completion of all of an upload's parts would commit.
+async fn completion(store: &Store, key: &str, upload_id: &str) -> ObjectRecord {
+    let (parts, _) = store.list_parts("b", key, upload_id, 0, 10_000).await.unwrap();
+    ObjectRecord {
+        size: parts.iter().map(|p| p.size).sum(),
+        segments: parts.iter().map(PartRecord::segment).collect(),
+        ..object(key, 0)
+    }
+}
+
+#[tokio::test]
+async fn a_part_committed_after_an_abort_is_refused_and_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store.create_bucket(bucket("b")).await.unwrap();
+    store.create_upload("b", upload("k", "u1")).await.unwrap();
+    put_part(&store, "k", "u1", 1, b"first part").await.unwrap();
+    put_part(&store, "k", "u1", 1, b"first part, again").await.unwrap();
+    assert_eq!(count_files(&dir.path().join("blobs")), 1, "a replaced part is freed");
+
+    // A part whose body finished streaming before the abort, committing after it.
+    let late = store.stage(body(b"late part")).await.unwrap();
+    store.abort_upload("b", "k", "u1").await.unwrap();
+    assert_eq!(
+        count_files(&dir.path().join("blobs")),
+        0,
+        "the abort frees committed parts"
+    );
+    let refused = store.put_part("b", "k", "u1", part(2, 9), late).await;
+    assert!(matches!(refused, Err(EngineError::NoSuchUpload(_))));
+    assert_eq!(count_files(&dir.path().join("blobs")), 0);
+    assert_eq!(count_files(&dir.path().join("tmp")), 0);
+    assert!(matches!(
+        store.abort_upload("b", "k", "u1").await,
+        Err(EngineError::NoSuchUpload(_))
+    ));
+    assert!(matches!(
+        store.list_parts("b", "k", "u1", 0, 10).await,
+        Err(EngineError::NoSuchUpload(_))
+    ));
+}
+
+#[tokio::test]
+async fn complete_reuses_part_files_and_frees_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store.create_bucket(bucket("b")).await.unwrap();
+    store.create_upload("b", upload("k", "u1")).await.unwrap();
+    for (number, bytes) in [(1, &b"hello "[..]), (2, b"unused"), (3, b"world")] {
+        put_part(&store, "k", "u1", number, bytes).await.unwrap();
+    }
+    let mut object = completion(&store, "k", "u1").await;
+    object.segments.remove(1);
+    object.size = 11;
+    store
+        .complete_upload("b", "u1", object.clone(), WriteCondition::Always)
+        .await
+        .unwrap();
+    assert_eq!(read_all(&store, "b", "k").await, b"hello world");
+    assert_eq!(
+        count_files(&dir.path().join("blobs")),
+        2,
+        "the unused part is freed, the others are reused"
+    );
+    assert!(matches!(
+        store.complete_upload("b", "u1", object, WriteCondition::Always).await,
+        Err(EngineError::NoSuchUpload(_))
+    ));
+    assert!(matches!(
+        store.abort_upload("b", "k", "u1").await,
+        Err(EngineError::NoSuchUpload(_))
+    ));
+}
+
+#[tokio::test]
+async fn a_completion_naming_a_replaced_part_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store.create_bucket(bucket("b")).await.unwrap();
+    store.create_upload("b", upload("k", "u1")).await.unwrap();
+    put_part(&store, "k", "u1", 1, b"old").await.unwrap();
+    let stale = completion(&store, "k", "u1").await;
+    put_part(&store, "k", "u1", 1, b"new").await.unwrap();
+    let refused = store.complete_upload("b", "u1", stale, WriteCondition::Always).await;
+    assert!(matches!(refused, Err(EngineError::InvalidPart(1))));
+    assert!(
+        store.upload("b", "k", "u1").await.is_ok(),
+        "a refused completion leaves the upload as it was"
+    );
+}
+
+#[tokio::test]
+async fn uploads_list_by_key_then_id_and_die_with_their_bucket() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store.create_bucket(bucket("b")).await.unwrap();
+    store.create_bucket(bucket("b2")).await.unwrap();
+    for (key, id) in [("a/x", "u2"), ("a/x", "u1"), ("b", "u3"), ("c/y", "u4")] {
+        store.create_upload("b", upload(key, id)).await.unwrap();
+    }
+    store.create_upload("b2", upload("a", "u5")).await.unwrap();
+    let ids = |page: ListPage<UploadRecord>| -> Vec<String> {
+        page.entries
+            .into_iter()
+            .map(|entry| match entry {
+                ListEntry::Item(upload) => format!("{}@{}", upload.key, upload.upload_id),
+                ListEntry::CommonPrefix(prefix) => format!("{prefix}*"),
+            })
+            .collect()
+    };
+    let all = ListQuery {
+        max_keys: 10,
+        ..Default::default()
+    };
+    assert_eq!(
+        ids(store.list_uploads("b", &all, None).await.unwrap()),
+        ["a/x@u1", "a/x@u2", "b@u3", "c/y@u4"]
+    );
+    let after = ListQuery {
+        start_after: Some("a/x".into()),
+        ..all.clone()
+    };
+    assert_eq!(
+        ids(store.list_uploads("b", &after, Some("u1")).await.unwrap()),
+        ["a/x@u2", "b@u3", "c/y@u4"]
+    );
+    assert_eq!(
+        ids(store.list_uploads("b", &after, None).await.unwrap()),
+        ["b@u3", "c/y@u4"]
+    );
+    let grouped = ListQuery {
+        delimiter: Some("/".into()),
+        ..all
+    };
+    assert_eq!(
+        ids(store.list_uploads("b", &grouped, None).await.unwrap()),
+        ["a/*", "b@u3", "c/*"]
+    );
+
+    put_part(&store, "b", "u3", 1, b"part").await.unwrap();
+    store.delete_bucket("b").await.unwrap();
+    assert_eq!(
+        count_files(&dir.path().join("blobs")),
+        0,
+        "deleting a bucket aborts its uploads"
+    );
+    assert!(
+        store.upload("b2", "a", "u5").await.is_ok(),
+        "another bucket's uploads stay"
+    );
 }
