@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use coffer_engine::ContentHeaders;
+pub use coffer_engine::ContentHeaders;
 use s3s::{S3Result, s3_error};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc2822;
@@ -30,30 +30,37 @@ pub fn raw_expires(headers: &http::HeaderMap) -> Option<String> {
 }
 
 /// The Content-Type S3 gives objects stored without one.
-const DEFAULT_CONTENT_TYPE: &str = "binary/octet-stream";
+pub const DEFAULT_CONTENT_TYPE: &str = "binary/octet-stream";
 
 /// The transfer coding of streamed SigV4 bodies; it describes the request,
 /// not the object, so it is never stored.
 const AWS_CHUNKED: &str = "aws-chunked";
 
-/// Content headers as given on a PUT, a copy with REPLACE, or an upload.
-pub fn content_headers(
-    headers: &http::HeaderMap,
-    content_type: Option<&str>,
-    content_encoding: Option<&str>,
-    content_disposition: Option<&str>,
-    content_language: Option<&str>,
-    cache_control: Option<&str>,
-) -> ContentHeaders {
-    ContentHeaders {
-        content_type: Some(content_type.unwrap_or(DEFAULT_CONTENT_TYPE).to_owned()),
-        content_encoding: content_encoding.and_then(without_aws_chunked),
-        content_disposition: content_disposition.map(str::to_owned),
-        content_language: content_language.map(str::to_owned),
-        cache_control: cache_control.map(str::to_owned),
-        expires: raw_expires(headers),
-    }
+/// Content headers as given on a PUT, a copy with REPLACE, or an upload:
+/// `content_headers!(request_headers, input)` for any input with the five
+/// content fields.
+macro_rules! content_headers {
+    ($headers:expr, $input:expr) => {
+        $crate::headers::ContentHeaders {
+            content_type: Some(
+                $input
+                    .content_type
+                    .as_deref()
+                    .unwrap_or($crate::headers::DEFAULT_CONTENT_TYPE)
+                    .to_owned(),
+            ),
+            content_encoding: $input
+                .content_encoding
+                .as_deref()
+                .and_then($crate::headers::without_aws_chunked),
+            content_disposition: $input.content_disposition.clone(),
+            content_language: $input.content_language.clone(),
+            cache_control: $input.cache_control.clone(),
+            expires: $crate::headers::raw_expires(&$headers),
+        }
+    };
 }
+pub(crate) use content_headers;
 
 /// Validates and copies `x-amz-meta-*` values.
 pub fn user_metadata(metadata: Option<&s3s::dto::Metadata>) -> S3Result<BTreeMap<String, String>> {
@@ -73,7 +80,7 @@ pub fn user_metadata(metadata: Option<&s3s::dto::Metadata>) -> S3Result<BTreeMap
 }
 
 /// A Content-Encoding list without `aws-chunked`; `None` if nothing is left.
-fn without_aws_chunked(encoding: &str) -> Option<String> {
+pub fn without_aws_chunked(encoding: &str) -> Option<String> {
     let codings: Vec<&str> = encoding
         .split(',')
         .map(str::trim)

@@ -1,18 +1,15 @@
 //! CopyObject: a server-side copy, same or cross bucket.
 
-use coffer_engine::{EngineError, WriteCondition};
+use coffer_engine::WriteCondition;
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use super::CofferS3;
 use super::object::{PUT_OBJECT_BYTES_MAX, new_object, requested_version};
-use crate::checksum::{Algorithm, BodyHasher, DEFAULT_ALGORITHM, set_checksums};
+use crate::checksum::{Algorithm, DEFAULT_ALGORITHM, set_checksums};
 use crate::conditions::{Conditions, WhenUnchanged};
 use crate::error::from_engine;
 use crate::headers::{content_headers, user_metadata};
-
-/// How often a copy retries when its source is replaced before it is opened.
-const COPY_ATTEMPTS_MAX: usize = 8;
 
 /// The bucket, key and version id an `x-amz-copy-source` names.
 pub(super) fn copy_source(source: &CopySource) -> S3Result<(&str, &str, Option<&str>)> {
@@ -60,68 +57,51 @@ impl CofferS3 {
             if_unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
         };
 
-        for _ in 0..COPY_ATTEMPTS_MAX {
-            let source = self
-                .engine
-                .object(source_bucket, source_key, requested_version(source_version))
-                .await
-                .map_err(from_engine)?;
-            conditions.check(&source, WhenUnchanged::PreconditionFailed)?;
-            if source.size > PUT_OBJECT_BYTES_MAX {
-                return Err(s3_error!(
-                    InvalidRequest,
-                    "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120"
-                ));
-            }
-            let body = match self.engine.open(&source, None).await {
-                Ok(body) => body,
-                Err(EngineError::VersionGone) => continue,
-                Err(err) => return Err(from_engine(err)),
-            };
-            let algorithm = match &input.checksum_algorithm {
-                Some(named) => Algorithm::parse(named.as_str())
-                    .ok_or_else(|| s3_error!(InvalidRequest, "Invalid checksum algorithm: {}", named.as_str()))?,
-                None => Algorithm::of(&source.checksums).unwrap_or(DEFAULT_ALGORITHM),
-            };
-            let hasher = BodyHasher::new(&[algorithm]);
-            let staged = self.engine.stage(hasher.wrap(body)).await.map_err(from_engine)?;
-            let digest = hasher.finish();
-            let (content, metadata) = if replace {
-                let content = content_headers(
-                    &req.headers,
-                    input.content_type.as_deref(),
-                    input.content_encoding.as_deref(),
-                    input.content_disposition.as_deref(),
-                    input.content_language.as_deref(),
-                    input.cache_control.as_deref(),
-                );
-                (content, user_metadata(input.metadata.as_ref())?)
-            } else {
-                (source.content.clone(), source.user_metadata.clone())
-            };
-            let object = new_object(
-                input.key.clone(),
-                &digest,
-                staged.size(),
-                user.id.clone(),
-                content,
-                metadata,
-            );
-            let mut result = CopyObjectResult {
-                e_tag: Some(ETag::Strong(object.etag.clone())),
-                last_modified: Some(object.last_modified.into()),
-                ..Default::default()
-            };
-            set_checksums!(result, &object.checksums, with_type);
-            self.engine
-                .put_object(&target_bucket.name, object, staged, WriteCondition::Always)
-                .await
-                .map_err(from_engine)?;
-            return Ok(S3Response::new(CopyObjectOutput {
-                copy_object_result: Some(result),
-                ..Default::default()
-            }));
-        }
-        Err(from_engine(EngineError::VersionGone))
+        let algorithm = input
+            .checksum_algorithm
+            .as_ref()
+            .map(|named| {
+                Algorithm::parse(named.as_str())
+                    .ok_or_else(|| s3_error!(InvalidRequest, "Invalid checksum algorithm: {}", named.as_str()))
+            })
+            .transpose()?;
+        let source = self
+            .open_version(source_bucket, source_key, requested_version(source_version), |source| {
+                conditions.check(source, WhenUnchanged::PreconditionFailed)?;
+                if source.size > PUT_OBJECT_BYTES_MAX {
+                    return Err(s3_error!(
+                        InvalidRequest,
+                        "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120"
+                    ));
+                }
+                Ok(((), None))
+            })
+            .await?;
+        let algorithm =
+            algorithm.unwrap_or_else(|| Algorithm::of(&source.object.checksums).unwrap_or(DEFAULT_ALGORITHM));
+        let (staged, digest) = self.stage_hashed(source.body, &[algorithm]).await?;
+        let (content, metadata) = if replace {
+            (
+                content_headers!(req.headers, input),
+                user_metadata(input.metadata.as_ref())?,
+            )
+        } else {
+            (source.object.content.clone(), source.object.user_metadata.clone())
+        };
+        let object = new_object(input.key.clone(), &digest, staged.size(), user.id, content, metadata);
+        let mut result = CopyObjectResult {
+            e_tag: Some(ETag::Strong(object.etag.clone())),
+            last_modified: Some(object.last_modified.into()),
+            ..Default::default()
+        };
+        set_checksums!(result, &object.checksums, with_type);
+        self.engine
+            .put_object(&target_bucket.name, object, staged, WriteCondition::Always)
+            .await
+            .map_err(from_engine)?;
+        Ok(S3Response::new(CopyObjectOutput {
+            copy_object_result: Some(result),
+            ..Default::default()
+        }))
     }
 }

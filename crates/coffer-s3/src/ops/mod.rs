@@ -9,12 +9,26 @@ mod object;
 
 use std::sync::Arc;
 
-use coffer_engine::{BucketRecord, Engine};
+use coffer_engine::{BucketRecord, ByteRange, ByteStream, Engine, EngineError, ObjectRecord, StagedData};
 use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 
 use crate::auth::{KeyStore, User};
+use crate::checksum::{Algorithm, BodyHasher, Digest};
 use crate::error::from_engine;
+
+/// How often an operation starts over when the version it read is replaced
+/// before its data could be opened.
+const OPEN_ATTEMPTS_MAX: usize = 8;
+
+/// An object version whose data is open for reading.
+struct Opened<T> {
+    object: ObjectRecord,
+    /// What the caller's plan made of the version.
+    plan: T,
+    range: Option<ByteRange>,
+    body: ByteStream,
+}
 
 /// S3's semantics over a storage engine.
 pub struct CofferS3 {
@@ -39,6 +53,47 @@ impl CofferS3 {
             .as_ref()
             .and_then(|credentials| self.keys.user(&credentials.access_key))
             .ok_or_else(|| s3_error!(AccessDenied, "Access Denied"))
+    }
+
+    /// Reads the record of a key's version, lets `plan` check it and choose
+    /// the bytes wanted, and opens them. If the version is replaced between
+    /// the record read and the open, it starts over, so the record and the
+    /// bytes always belong to one version.
+    async fn open_version<T>(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        plan: impl Fn(&ObjectRecord) -> S3Result<(T, Option<ByteRange>)>,
+    ) -> S3Result<Opened<T>> {
+        for _ in 0..OPEN_ATTEMPTS_MAX {
+            let object = self.engine.object(bucket, key, version_id).await.map_err(from_engine)?;
+            let (planned, range) = plan(&object)?;
+            match self.engine.open(&object, range).await {
+                Ok(body) => {
+                    return Ok(Opened {
+                        object,
+                        plan: planned,
+                        range,
+                        body,
+                    });
+                }
+                Err(EngineError::VersionGone) => continue,
+                Err(err) => return Err(from_engine(err)),
+            }
+        }
+        Err(from_engine(EngineError::VersionGone))
+    }
+
+    /// Streams `body` into staging, hashing it with MD5 and `algorithms`.
+    async fn stage_hashed(
+        &self,
+        body: ByteStream,
+        algorithms: &[Algorithm],
+    ) -> S3Result<(Box<dyn StagedData>, Digest)> {
+        let hasher = BodyHasher::new(algorithms);
+        let staged = self.engine.stage(hasher.wrap(body)).await.map_err(from_engine)?;
+        Ok((staged, hasher.finish()))
     }
 
     /// The bucket, if the caller may use it: for now, if the caller owns it.

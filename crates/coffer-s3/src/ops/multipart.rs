@@ -6,7 +6,7 @@
 //! upload in one transaction, so once an abort has answered no part of that
 //! upload is ever stored again, and of abort and complete exactly one wins.
 
-use coffer_engine::{ByteRange, Checksums, EngineError, ObjectRecord, PartRecord, UploadRecord};
+use coffer_engine::{ByteRange, Checksums, ObjectRecord, PartRecord, UploadRecord};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
@@ -15,7 +15,7 @@ use super::bucket::owner;
 use super::copy::copy_source;
 use super::list::{Encoding, common_prefixes, max_keys};
 use super::object::{body_stream, check_declared_size, requested_version, write_condition};
-use crate::checksum::{Algorithm, BodyHasher, ChecksumKind, DEFAULT_ALGORITHM, Declared, combine_parts, set_checksums};
+use crate::checksum::{Algorithm, ChecksumKind, DEFAULT_ALGORITHM, Declared, combine_parts, set_checksums};
 use crate::conditions::{Conditions, WhenUnchanged};
 use crate::error::{from_engine, invalid_part};
 use crate::headers::{content_headers, user_metadata};
@@ -28,8 +28,6 @@ const PART_BYTES_MIN: u64 = 5 << 20;
 const PART_BYTES_MAX: u64 = 5 << 30;
 /// ListParts returns at most this many parts a page.
 const LIST_PARTS_MAX: usize = 1000;
-/// How often a part copy retries when its source is replaced before it is opened.
-const COPY_ATTEMPTS_MAX: usize = 8;
 
 /// Upload ids sort by creation time, so a key's uploads list oldest first as
 /// S3 lists them; the random half makes them unguessable.
@@ -156,14 +154,7 @@ impl CofferS3 {
             key: input.key.clone(),
             initiated: time::OffsetDateTime::now_utc(),
             owner: user.id,
-            content: content_headers(
-                &req.headers,
-                input.content_type.as_deref(),
-                input.content_encoding.as_deref(),
-                input.content_disposition.as_deref(),
-                input.content_language.as_deref(),
-                input.cache_control.as_deref(),
-            ),
+            content: content_headers!(req.headers, input),
             user_metadata: user_metadata(input.metadata.as_ref())?,
             checksum_algorithm: algorithm.map(|a| a.name().to_owned()),
             checksum_type: kind.map(|k| k.name().to_owned()),
@@ -210,14 +201,10 @@ impl CofferS3 {
                 declared.algorithm.name().to_lowercase()
             ));
         }
-        let hasher = BodyHasher::new(&[algorithm, declared.algorithm]);
         let input = req.input;
-        let staged = self
-            .engine
-            .stage(hasher.wrap(body_stream(input.body)))
-            .await
-            .map_err(from_engine)?;
-        let digest = hasher.finish();
+        let (staged, digest) = self
+            .stage_hashed(body_stream(input.body), &[algorithm, declared.algorithm])
+            .await?;
         declared.verify(&digest, req.trailing_headers.as_ref())?;
         if staged.size() > PART_BYTES_MAX {
             return Err(s3_error!(
@@ -265,54 +252,43 @@ impl CofferS3 {
             if_modified_since: input.copy_source_if_modified_since.as_ref(),
             if_unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
         };
+        let source = self
+            .open_version(source_bucket, source_key, requested_version(source_version), |source| {
+                conditions.check(source, WhenUnchanged::PreconditionFailed)?;
+                let range = copy_range(input.copy_source_range.as_deref(), source.size)?;
+                if range.map_or(source.size, |r| r.end - r.first) > PART_BYTES_MAX {
+                    return Err(s3_error!(
+                        EntityTooLarge,
+                        "Your proposed upload exceeds the maximum allowed size."
+                    ));
+                }
+                Ok(((), range))
+            })
+            .await?;
         let algorithm = upload_algorithm(&upload);
-        for _ in 0..COPY_ATTEMPTS_MAX {
-            let source = self
-                .engine
-                .object(source_bucket, source_key, requested_version(source_version))
-                .await
-                .map_err(from_engine)?;
-            conditions.check(&source, WhenUnchanged::PreconditionFailed)?;
-            let range = copy_range(input.copy_source_range.as_deref(), source.size)?;
-            let size = range.map_or(source.size, |r| r.end - r.first);
-            if size > PART_BYTES_MAX {
-                return Err(s3_error!(
-                    EntityTooLarge,
-                    "Your proposed upload exceeds the maximum allowed size."
-                ));
-            }
-            let body = match self.engine.open(&source, range).await {
-                Ok(body) => body,
-                Err(EngineError::VersionGone) => continue,
-                Err(err) => return Err(from_engine(err)),
-            };
-            let hasher = BodyHasher::new(&[algorithm]);
-            let staged = self.engine.stage(hasher.wrap(body)).await.map_err(from_engine)?;
-            let digest = hasher.finish();
-            let part = PartRecord {
-                part_number: number,
-                size: staged.size(),
-                etag: digest.etag(),
-                last_modified: time::OffsetDateTime::now_utc(),
-                checksums: digest.checksums,
-                blob: String::new(),
-            };
-            let mut result = CopyPartResult {
-                e_tag: Some(ETag::Strong(part.etag.clone())),
-                last_modified: Some(part.last_modified.into()),
-                ..Default::default()
-            };
-            set_checksums!(result, &only(algorithm, &part.checksums));
-            self.engine
-                .put_part(&bucket.name, &input.key, &input.upload_id, part, staged)
-                .await
-                .map_err(from_engine)?;
-            return Ok(S3Response::new(UploadPartCopyOutput {
-                copy_part_result: Some(result),
-                ..Default::default()
-            }));
-        }
-        Err(from_engine(EngineError::VersionGone))
+        let (staged, digest) = self.stage_hashed(source.body, &[algorithm]).await?;
+        let part = PartRecord {
+            part_number: number,
+            size: staged.size(),
+            etag: digest.etag(),
+            last_modified: time::OffsetDateTime::now_utc(),
+            checksums: digest.checksums,
+            blob: String::new(),
+        };
+        let mut result = CopyPartResult {
+            e_tag: Some(ETag::Strong(part.etag.clone())),
+            last_modified: Some(part.last_modified.into()),
+            ..Default::default()
+        };
+        set_checksums!(result, &only(algorithm, &part.checksums));
+        self.engine
+            .put_part(&bucket.name, &input.key, &input.upload_id, part, staged)
+            .await
+            .map_err(from_engine)?;
+        Ok(S3Response::new(UploadPartCopyOutput {
+            copy_part_result: Some(result),
+            ..Default::default()
+        }))
     }
 
     pub(super) async fn do_complete_multipart_upload(
@@ -638,6 +614,7 @@ mod tests {
     use base64::engine::general_purpose::STANDARD as BASE64;
 
     use super::*;
+    use crate::checksum::BodyHasher;
 
     #[test]
     fn multipart_etag_is_md5_of_part_md5s() {

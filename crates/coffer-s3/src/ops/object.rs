@@ -1,13 +1,13 @@
 //! Object operations: PUT, GET, HEAD, DELETE and DeleteObjects.
 
-use coffer_engine::{ByteRange, ByteStream, EngineError, NULL_VERSION_ID, ObjectRecord, WriteCondition};
+use coffer_engine::{ByteRange, ByteStream, NULL_VERSION_ID, ObjectRecord, WriteCondition};
 use futures::{StreamExt, TryStreamExt};
 use http::HeaderMap;
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use super::CofferS3;
-use crate::checksum::{BodyHasher, DEFAULT_ALGORITHM, Declared, Digest, set_checksums};
+use crate::checksum::{DEFAULT_ALGORITHM, Declared, Digest, set_checksums};
 use crate::conditions::{Conditions, WhenUnchanged};
 use crate::error::{custom, from_engine};
 use crate::headers::{content_headers, user_metadata};
@@ -16,9 +16,6 @@ use crate::headers::{content_headers, user_metadata};
 pub(super) const PUT_OBJECT_BYTES_MAX: u64 = 5 << 30;
 /// DeleteObjects takes at most this many keys.
 const DELETE_OBJECTS_KEYS_MAX: usize = 1000;
-/// How often a read retries when the version it looked up is replaced
-/// before its data could be opened.
-const READ_ATTEMPTS_MAX: usize = 8;
 
 /// The version id a request names; `null` is the version of objects written
 /// while versioning is off.
@@ -121,6 +118,86 @@ struct ReadRequest<'a> {
     part_number: Option<i32>,
     range: Option<Range>,
     conditions: Conditions<'a>,
+    /// Whether the client asked for the object's checksums.
+    checksum_mode: bool,
+}
+
+/// Builds a [`ReadRequest`] from a GET or HEAD input (distinct types with
+/// the same field names).
+macro_rules! read_request {
+    ($input:expr) => {
+        ReadRequest {
+            bucket: &$input.bucket,
+            key: &$input.key,
+            version_id: requested_version($input.version_id.as_deref()),
+            part_number: $input.part_number,
+            range: $input.range,
+            conditions: Conditions {
+                if_match: $input.if_match.as_ref(),
+                if_none_match: $input.if_none_match.as_ref(),
+                if_modified_since: $input.if_modified_since.as_ref(),
+                if_unmodified_since: $input.if_unmodified_since.as_ref(),
+            },
+            checksum_mode: $input
+                .checksum_mode
+                .as_ref()
+                .is_some_and(|mode| mode.as_str() == ChecksumMode::ENABLED),
+        }
+    };
+}
+
+impl ReadRequest<'_> {
+    /// Checks the conditions against `object` and finds the bytes asked for:
+    /// the number of parts (when a part was asked for) and the byte range.
+    fn resolve(&self, object: &ObjectRecord) -> S3Result<(Option<i32>, Option<ByteRange>)> {
+        self.conditions.check(object, WhenUnchanged::NotModified)?;
+        let parts: Vec<_> = object.segments.iter().filter(|s| s.part_number > 0).collect();
+        match (self.part_number, self.range) {
+            (Some(_), Some(_)) => Err(s3_error!(
+                InvalidRequest,
+                "Cannot specify both Range header and partNumber query parameter"
+            )),
+            (Some(number), None) => {
+                let invalid_part = || {
+                    custom(
+                        "InvalidPartNumber",
+                        http::StatusCode::RANGE_NOT_SATISFIABLE,
+                        "The requested partnumber is not satisfiable",
+                    )
+                };
+                let index = usize::try_from(number)
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .ok_or_else(invalid_part)?
+                    - 1;
+                if parts.is_empty() {
+                    return if index == 0 {
+                        Ok((None, None))
+                    } else {
+                        Err(invalid_part())
+                    };
+                }
+                let part = parts.get(index).ok_or_else(invalid_part)?;
+                let first: u64 = parts[..index].iter().map(|p| p.size).sum();
+                let range = ByteRange {
+                    first,
+                    end: first + part.size,
+                };
+                Ok((i32::try_from(parts.len()).ok(), Some(range)))
+            }
+            (None, Some(range)) => {
+                let satisfiable = range
+                    .check(object.size)
+                    .map_err(|_| s3_error!(InvalidRange, "The requested range is not satisfiable"))?;
+                let range = ByteRange {
+                    first: satisfiable.start,
+                    end: satisfiable.end,
+                };
+                Ok((None, Some(range)))
+            }
+            (None, None) => Ok((None, None)),
+        }
+    }
 }
 
 /// The part of an object a read returns.
@@ -140,22 +217,11 @@ impl CofferS3 {
         let input = req.input;
         let condition = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
         let metadata = user_metadata(input.metadata.as_ref())?;
-        let content = content_headers(
-            &req.headers,
-            input.content_type.as_deref(),
-            input.content_encoding.as_deref(),
-            input.content_disposition.as_deref(),
-            input.content_language.as_deref(),
-            input.cache_control.as_deref(),
-        );
+        let content = content_headers!(req.headers, input);
 
-        let hasher = BodyHasher::new(&[declared.algorithm]);
-        let staged = self
-            .engine
-            .stage(hasher.wrap(body_stream(input.body)))
-            .await
-            .map_err(from_engine)?;
-        let digest = hasher.finish();
+        let (staged, digest) = self
+            .stage_hashed(body_stream(input.body), &[declared.algorithm])
+            .await?;
         declared.verify(&digest, req.trailing_headers.as_ref())?;
         if staged.size() > PUT_OBJECT_BYTES_MAX {
             return Err(s3_error!(
@@ -180,39 +246,21 @@ impl CofferS3 {
     pub(super) async fn do_get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
         self.owned_bucket(&req, &req.input.bucket).await?;
         let input = &req.input;
-        let read = ReadRequest {
-            bucket: &input.bucket,
-            key: &input.key,
-            version_id: requested_version(input.version_id.as_deref()),
-            part_number: input.part_number,
-            range: input.range,
-            conditions: Conditions {
-                if_match: input.if_match.as_ref(),
-                if_none_match: input.if_none_match.as_ref(),
-                if_modified_since: input.if_modified_since.as_ref(),
-                if_unmodified_since: input.if_unmodified_since.as_ref(),
-            },
+        let read = read_request!(input);
+        let opened = self
+            .open_version(read.bucket, read.key, read.version_id, |object| read.resolve(object))
+            .await?;
+        let plan = ReadPlan {
+            object: opened.object,
+            range: opened.range,
+            parts_count: opened.plan,
         };
-        let checksum_mode = input
-            .checksum_mode
-            .as_ref()
-            .is_some_and(|m| m.as_str() == ChecksumMode::ENABLED);
-        for _ in 0..READ_ATTEMPTS_MAX {
-            let plan = self.plan_read(&read).await?;
-            let body = match self.engine.open(&plan.object, plan.range).await {
-                Ok(body) => body,
-                Err(EngineError::VersionGone) => continue,
-                Err(err) => return Err(from_engine(err)),
-            };
-            let headers = plan.headers();
-            let mut output = GetObjectOutput {
-                body: Some(StreamingBlob::wrap(sync_wrapper::SyncStream::new(body))),
-                ..Default::default()
-            };
-            fill_read_output!(plan, checksum_mode, output);
-            return Ok(S3Response::with_headers(output, headers));
-        }
-        Err(from_engine(EngineError::VersionGone))
+        let mut output = GetObjectOutput {
+            body: Some(StreamingBlob::wrap(sync_wrapper::SyncStream::new(opened.body))),
+            ..Default::default()
+        };
+        fill_read_output!(plan, read.checksum_mode, output);
+        Ok(S3Response::with_headers(output, plan.headers()))
     }
 
     pub(super) async fn do_head_object(
@@ -221,98 +269,21 @@ impl CofferS3 {
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         self.owned_bucket(&req, &req.input.bucket).await?;
         let input = &req.input;
-        let read = ReadRequest {
-            bucket: &input.bucket,
-            key: &input.key,
-            version_id: requested_version(input.version_id.as_deref()),
-            part_number: input.part_number,
-            range: input.range,
-            conditions: Conditions {
-                if_match: input.if_match.as_ref(),
-                if_none_match: input.if_none_match.as_ref(),
-                if_modified_since: input.if_modified_since.as_ref(),
-                if_unmodified_since: input.if_unmodified_since.as_ref(),
-            },
-        };
-        let checksum_mode = input
-            .checksum_mode
-            .as_ref()
-            .is_some_and(|m| m.as_str() == ChecksumMode::ENABLED);
-        let plan = self.plan_read(&read).await?;
-        let mut output = HeadObjectOutput::default();
-        fill_read_output!(plan, checksum_mode, output);
-        Ok(S3Response::with_headers(output, plan.headers()))
-    }
-
-    async fn plan_read(&self, read: &ReadRequest<'_>) -> S3Result<ReadPlan> {
+        let read = read_request!(input);
         let object = self
             .engine
             .object(read.bucket, read.key, read.version_id)
             .await
             .map_err(from_engine)?;
-        read.conditions.check(&object, WhenUnchanged::NotModified)?;
-        let parts: Vec<_> = object.segments.iter().filter(|s| s.part_number > 0).collect();
-        match (read.part_number, read.range) {
-            (Some(_), Some(_)) => Err(s3_error!(
-                InvalidRequest,
-                "Cannot specify both Range header and partNumber query parameter"
-            )),
-            (Some(number), None) => {
-                let invalid_part = || {
-                    custom(
-                        "InvalidPartNumber",
-                        http::StatusCode::RANGE_NOT_SATISFIABLE,
-                        "The requested partnumber is not satisfiable",
-                    )
-                };
-                let index = usize::try_from(number)
-                    .ok()
-                    .filter(|n| *n >= 1)
-                    .ok_or_else(invalid_part)?
-                    - 1;
-                if parts.is_empty() {
-                    if index != 0 {
-                        return Err(invalid_part());
-                    }
-                    return Ok(ReadPlan {
-                        object,
-                        range: None,
-                        parts_count: None,
-                    });
-                }
-                let part = parts.get(index).ok_or_else(invalid_part)?;
-                let first: u64 = parts[..index].iter().map(|p| p.size).sum();
-                let parts_count = i32::try_from(parts.len()).ok();
-                let range = Some(ByteRange {
-                    first,
-                    end: first + part.size,
-                });
-                Ok(ReadPlan {
-                    object,
-                    range,
-                    parts_count,
-                })
-            }
-            (None, Some(range)) => {
-                let satisfiable = range
-                    .check(object.size)
-                    .map_err(|_| s3_error!(InvalidRange, "The requested range is not satisfiable"))?;
-                let range = Some(ByteRange {
-                    first: satisfiable.start,
-                    end: satisfiable.end,
-                });
-                Ok(ReadPlan {
-                    object,
-                    range,
-                    parts_count: None,
-                })
-            }
-            (None, None) => Ok(ReadPlan {
-                object,
-                range: None,
-                parts_count: None,
-            }),
-        }
+        let (parts_count, range) = read.resolve(&object)?;
+        let plan = ReadPlan {
+            object,
+            range,
+            parts_count,
+        };
+        let mut output = HeadObjectOutput::default();
+        fill_read_output!(plan, read.checksum_mode, output);
+        Ok(S3Response::with_headers(output, plan.headers()))
     }
 
     pub(super) async fn do_delete_object(
