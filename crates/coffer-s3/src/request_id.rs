@@ -6,7 +6,9 @@
 //! This layer generates the id, puts it (and `x-amz-id-2`) on every response,
 //! and completes error bodies with `Message`, `Resource` and `RequestId`,
 //! whether the error came from s3s (signature, parsing) or from Coffer. It
-//! also runs the [`crate::preflight`] checks before s3s routes the request.
+//! also runs the [`crate::preflight`] checks before s3s routes the request,
+//! and mends two HTTP-level gaps: s3s answers a ranged HEAD with 200, and a
+//! bodiless `Expect: 100-continue` request gets no interim response.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -60,6 +62,7 @@ impl CofferService {
         let resource = req.uri().path().to_owned();
         req.extensions_mut().insert(RequestId(request_id.clone()));
         let is_head = req.method() == http::Method::HEAD;
+        let unread_expect_continue = expects_continue_without_body(&req);
         let mut resp = match crate::preflight::check(&mut req, &self.region) {
             Ok(()) => self.inner.call(req).await?,
             Err(err) => err.to_http_response().map_err(|e| HttpError::new(Box::new(e)))?,
@@ -69,6 +72,14 @@ impl CofferService {
         if is_head && resp.status() == http::StatusCode::OK && resp.headers().contains_key(http::header::CONTENT_RANGE)
         {
             *resp.status_mut() = http::StatusCode::PARTIAL_CONTENT;
+        }
+        if unread_expect_continue {
+            // hyper answers `Expect: 100-continue` with no body to read by
+            // sending the final response without an interim 100. That is
+            // legal, but botocore (boto3, the aws CLI) then misreads the next
+            // response on the same connection, so the connection ends here.
+            resp.headers_mut()
+                .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
         }
         let id = HeaderValue::from_str(&request_id).expect("request ids are hex");
         resp.headers_mut().insert("x-amz-id-2", id.clone());
@@ -86,6 +97,20 @@ impl hyper::service::Service<Request<hyper::body::Incoming>> for CofferService {
         let service = self.clone();
         Box::pin(async move { service.call(req.map(Body::from)).await })
     }
+}
+
+/// True for a request that asks for `100 Continue` but has no body, so hyper
+/// never sends the interim response.
+fn expects_continue_without_body(req: &Request<Body>) -> bool {
+    let expects_continue = req
+        .headers()
+        .get(http::header::EXPECT)
+        .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    let empty = req
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .is_some_and(|value| value.as_bytes() == b"0");
+    expects_continue && empty
 }
 
 /// Adds `Message`, `Resource` and `RequestId` to an S3 error body that
