@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The one test command: Rust unit/integration tests, then the client
+# compatibility suite (boto3, aws CLI, rclone, s3cmd, raw SigV4) against the
+# real binary.  Stops at the first failure.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+echo "==> cargo test --workspace"
+cargo test --workspace
+
+echo "==> cargo build"
+cargo build
+
+export COFFER_BIN="${COFFER_BIN:-$PWD/target/debug/coffer}"
+echo "==> python3 -m pytest -q tests/clients   (COFFER_BIN=$COFFER_BIN)"
+python3 -m pytest -q tests/clients
