@@ -984,3 +984,20 @@ def test_readers_never_see_partial_overwrites(server, s3, bucket):
         w.result()
     problems = [p for r in results for p in r]
     assert not problems, f"GET returned a body that does not match its ETag/length: {problems[:5]}"
+
+
+def test_expected_bucket_owner_is_honored(server, s3, bucket):
+    """x-amz-expected-bucket-owner: a request naming another account as the
+    bucket's owner is refused before it touches anything."""
+    owner = s3.list_buckets()["Owner"]["ID"]
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="k")["UploadId"]
+    with pytest.raises(ClientError) as refused:
+        s3.abort_multipart_upload(Bucket=bucket, Key="k", UploadId=upload, ExpectedBucketOwner="111122223333")
+    assert refused.value.response["Error"]["Code"] == "AccessDenied"
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert s3.list_parts(Bucket=bucket, Key="k", UploadId=upload)["UploadId"] == upload
+    s3.abort_multipart_upload(Bucket=bucket, Key="k", UploadId=upload, ExpectedBucketOwner=owner)
+    with pytest.raises(ClientError) as gone:
+        s3.abort_multipart_upload(Bucket=bucket, Key="k", UploadId=upload)
+    assert gone.value.response["Error"]["Code"] == "NoSuchUpload"
+    assert gone.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404

@@ -35,7 +35,7 @@ impl CofferS3 {
         let user = self.caller(&req)?;
         let input = &req.input;
         let (source_bucket, source_key, source_version) = copy_source(&input.copy_source)?;
-        self.owned_bucket(&req, source_bucket).await?;
+        self.source_bucket(&req, source_bucket).await?;
         let replace = match input.metadata_directive.as_ref().map(MetadataDirective::as_str) {
             None | Some(MetadataDirective::COPY) => false,
             Some(MetadataDirective::REPLACE) => true,

@@ -21,6 +21,10 @@ use crate::error::from_engine;
 /// before its data could be opened.
 const OPEN_ATTEMPTS_MAX: usize = 8;
 
+/// Headers naming the account a request expects to own its bucket(s).
+const EXPECTED_OWNER: &str = "x-amz-expected-bucket-owner";
+const EXPECTED_SOURCE_OWNER: &str = "x-amz-source-expected-bucket-owner";
+
 /// An object version whose data is open for reading.
 struct Opened<T> {
     object: ObjectRecord,
@@ -96,11 +100,29 @@ impl CofferS3 {
         Ok((staged, hasher.finish()))
     }
 
-    /// The bucket, if the caller may use it: for now, if the caller owns it.
+    /// The bucket a request addresses, if the caller may use it: for now, if
+    /// the caller owns it, and it is owned by the account the request's
+    /// `x-amz-expected-bucket-owner` names, if any.
     async fn owned_bucket<T>(&self, req: &S3Request<T>, name: &str) -> S3Result<BucketRecord> {
+        self.bucket_owned_as(req, name, EXPECTED_OWNER).await
+    }
+
+    /// The source bucket of a copy, checked as [`Self::owned_bucket`] checks
+    /// the target, against `x-amz-source-expected-bucket-owner`.
+    async fn source_bucket<T>(&self, req: &S3Request<T>, name: &str) -> S3Result<BucketRecord> {
+        self.bucket_owned_as(req, name, EXPECTED_SOURCE_OWNER).await
+    }
+
+    async fn bucket_owned_as<T>(
+        &self,
+        req: &S3Request<T>,
+        name: &str,
+        expected_owner_header: &str,
+    ) -> S3Result<BucketRecord> {
         let user = self.caller(req)?;
         let bucket = self.engine.bucket(name).await.map_err(from_engine)?;
-        if bucket.owner != user.id {
+        let expected_owner = req.headers.get(expected_owner_header).map(http::HeaderValue::as_bytes);
+        if bucket.owner != user.id || expected_owner.is_some_and(|owner| owner != bucket.owner.as_bytes()) {
             return Err(s3_error!(AccessDenied, "Access Denied"));
         }
         Ok(bucket)

@@ -245,7 +245,7 @@ impl CofferS3 {
             .await
             .map_err(from_engine)?;
         let (source_bucket, source_key, source_version) = copy_source(&input.copy_source)?;
-        self.owned_bucket(&req, source_bucket).await?;
+        self.source_bucket(&req, source_bucket).await?;
         let conditions = Conditions {
             if_match: input.copy_source_if_match.as_ref(),
             if_none_match: input.copy_source_if_none_match.as_ref(),
