@@ -37,6 +37,16 @@ impl Algorithm {
         ALGORITHMS.into_iter().find(|a| a.name().eq_ignore_ascii_case(name))
     }
 
+    /// The algorithm a request names in `x-amz-checksum-algorithm`, if any.
+    pub fn from_request(named: Option<&s3s::dto::ChecksumAlgorithm>) -> S3Result<Option<Algorithm>> {
+        named
+            .map(|named| {
+                Algorithm::parse(named.as_str())
+                    .ok_or_else(|| s3_error!(InvalidRequest, "Invalid checksum algorithm: {}", named.as_str()))
+            })
+            .transpose()
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Algorithm::Crc32 => "CRC32",

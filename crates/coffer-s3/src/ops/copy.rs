@@ -57,14 +57,7 @@ impl CofferS3 {
             if_unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
         };
 
-        let algorithm = input
-            .checksum_algorithm
-            .as_ref()
-            .map(|named| {
-                Algorithm::parse(named.as_str())
-                    .ok_or_else(|| s3_error!(InvalidRequest, "Invalid checksum algorithm: {}", named.as_str()))
-            })
-            .transpose()?;
+        let algorithm = Algorithm::from_request(input.checksum_algorithm.as_ref())?;
         let source = self
             .open_version(source_bucket, source_key, requested_version(source_version), |source| {
                 conditions.check(source, WhenUnchanged::PreconditionFailed)?;

@@ -6,7 +6,7 @@
 //! upload in one transaction, so once an abort has answered no part of that
 //! upload is ever stored again, and of abort and complete exactly one wins.
 
-use coffer_engine::{ByteRange, Checksums, ObjectRecord, PartRecord, UploadRecord};
+use coffer_engine::{BucketRecord, ByteRange, Checksums, ObjectRecord, PartRecord, StagedData, UploadRecord};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
@@ -15,7 +15,7 @@ use super::bucket::owner;
 use super::copy::copy_source;
 use super::list::{Encoding, common_prefixes, max_keys};
 use super::object::{body_stream, check_declared_size, requested_version, write_condition};
-use crate::checksum::{Algorithm, ChecksumKind, DEFAULT_ALGORITHM, Declared, combine_parts, set_checksums};
+use crate::checksum::{Algorithm, ChecksumKind, DEFAULT_ALGORITHM, Declared, Digest, combine_parts, set_checksums};
 use crate::conditions::{Conditions, WhenUnchanged};
 use crate::error::{from_engine, invalid_part};
 use crate::headers::{content_headers, user_metadata};
@@ -130,14 +130,7 @@ impl CofferS3 {
         let bucket = self.owned_bucket(&req, &req.input.bucket).await?;
         let user = self.caller(&req)?;
         let input = req.input;
-        let algorithm = input
-            .checksum_algorithm
-            .as_ref()
-            .map(|named| {
-                Algorithm::parse(named.as_str())
-                    .ok_or_else(|| s3_error!(InvalidRequest, "Invalid checksum algorithm: {}", named.as_str()))
-            })
-            .transpose()?;
+        let algorithm = Algorithm::from_request(input.checksum_algorithm.as_ref())?;
         let requested_kind = input.checksum_type.as_ref().map(ChecksumType::as_str);
         let kind = match algorithm {
             Some(algorithm) => Some(ChecksumKind::for_upload(algorithm, requested_kind)?),
@@ -182,14 +175,10 @@ impl CofferS3 {
         &self,
         req: S3Request<UploadPartInput>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
-        let bucket = self.owned_bucket(&req, &req.input.bucket).await?;
         let input = &req.input;
-        let number = part_number(input.part_number)?;
-        let upload = self
-            .engine
-            .upload(&bucket.name, &input.key, &input.upload_id)
-            .await
-            .map_err(from_engine)?;
+        let (bucket, upload, number) = self
+            .part_target(&req, &input.bucket, &input.key, &input.upload_id, input.part_number)
+            .await?;
         check_declared_size(&req.headers, input.content_length, PART_BYTES_MAX)?;
         let algorithm = upload_algorithm(&upload);
         let declared = Declared::from_headers(&req.headers, algorithm)?;
@@ -212,23 +201,14 @@ impl CofferS3 {
                 "Your proposed upload exceeds the maximum allowed size."
             ));
         }
-        let part = PartRecord {
-            part_number: number,
-            size: staged.size(),
-            etag: digest.etag(),
-            last_modified: time::OffsetDateTime::now_utc(),
-            checksums: digest.checksums,
-            blob: String::new(),
-        };
+        let part = self
+            .commit_part(&bucket.name, &input.key, &input.upload_id, number, staged, digest)
+            .await?;
         let mut output = UploadPartOutput {
-            e_tag: Some(ETag::Strong(part.etag.clone())),
+            e_tag: Some(ETag::Strong(part.etag)),
             ..Default::default()
         };
         set_checksums!(output, &only(declared.algorithm, &part.checksums));
-        self.engine
-            .put_part(&bucket.name, &input.key, &input.upload_id, part, staged)
-            .await
-            .map_err(from_engine)?;
         Ok(S3Response::new(output))
     }
 
@@ -236,14 +216,10 @@ impl CofferS3 {
         &self,
         req: S3Request<UploadPartCopyInput>,
     ) -> S3Result<S3Response<UploadPartCopyOutput>> {
-        let bucket = self.owned_bucket(&req, &req.input.bucket).await?;
         let input = &req.input;
-        let number = part_number(input.part_number)?;
-        let upload = self
-            .engine
-            .upload(&bucket.name, &input.key, &input.upload_id)
-            .await
-            .map_err(from_engine)?;
+        let (bucket, upload, number) = self
+            .part_target(&req, &input.bucket, &input.key, &input.upload_id, input.part_number)
+            .await?;
         let (source_bucket, source_key, source_version) = copy_source(&input.copy_source)?;
         self.source_bucket(&req, source_bucket).await?;
         let conditions = Conditions {
@@ -267,24 +243,15 @@ impl CofferS3 {
             .await?;
         let algorithm = upload_algorithm(&upload);
         let (staged, digest) = self.stage_hashed(source.body, &[algorithm]).await?;
-        let part = PartRecord {
-            part_number: number,
-            size: staged.size(),
-            etag: digest.etag(),
-            last_modified: time::OffsetDateTime::now_utc(),
-            checksums: digest.checksums,
-            blob: String::new(),
-        };
+        let part = self
+            .commit_part(&bucket.name, &input.key, &input.upload_id, number, staged, digest)
+            .await?;
         let mut result = CopyPartResult {
-            e_tag: Some(ETag::Strong(part.etag.clone())),
+            e_tag: Some(ETag::Strong(part.etag)),
             last_modified: Some(part.last_modified.into()),
             ..Default::default()
         };
         set_checksums!(result, &only(algorithm, &part.checksums));
-        self.engine
-            .put_part(&bucket.name, &input.key, &input.upload_id, part, staged)
-            .await
-            .map_err(from_engine)?;
         Ok(S3Response::new(UploadPartCopyOutput {
             copy_part_result: Some(result),
             ..Default::default()
@@ -595,6 +562,52 @@ impl CofferS3 {
             uploads: Some(uploads),
             request_charged: None,
         }))
+    }
+
+    /// What UploadPart and UploadPartCopy check first: the bucket is the
+    /// caller's, the part number is valid, and the upload exists.
+    async fn part_target<T>(
+        &self,
+        req: &S3Request<T>,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        number: i32,
+    ) -> S3Result<(BucketRecord, UploadRecord, u32)> {
+        let bucket = self.owned_bucket(req, bucket).await?;
+        let number = part_number(number)?;
+        let upload = self
+            .engine
+            .upload(&bucket.name, key, upload_id)
+            .await
+            .map_err(from_engine)?;
+        Ok((bucket, upload, number))
+    }
+
+    /// Records a received part; fails with NoSuchUpload, its bytes removed,
+    /// if the upload ended while the part was being received.
+    async fn commit_part(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        number: u32,
+        staged: Box<dyn StagedData>,
+        digest: Digest,
+    ) -> S3Result<PartRecord> {
+        let part = PartRecord {
+            part_number: number,
+            size: staged.size(),
+            etag: digest.etag(),
+            last_modified: time::OffsetDateTime::now_utc(),
+            checksums: digest.checksums,
+            blob: String::new(),
+        };
+        self.engine
+            .put_part(bucket, key, upload_id, part.clone(), staged)
+            .await
+            .map_err(from_engine)?;
+        Ok(part)
     }
 
     /// The URL of an object, as CompleteMultipartUpload reports it.
