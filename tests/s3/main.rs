@@ -17,4 +17,6 @@ mod durability;
 mod errors;
 mod extras;
 mod list;
+mod multipart;
+mod multipart_races;
 mod objects;
