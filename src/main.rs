@@ -4,12 +4,16 @@
 //! the listening socket, signals) and builds the stack: `coffer-store` (the
 //! embedded engine) under `coffer-s3` (the S3 front end) under hyper.
 
+mod admin;
+mod bench;
+mod client;
 mod credentials;
 mod server;
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
@@ -24,6 +28,10 @@ struct Cli {
 enum Command {
     /// Serve the S3 API from a data directory.
     Serve(ServeArgs),
+    /// Manage users and access keys of a running server.
+    Admin(admin::AdminArgs),
+    /// Measure an S3 endpoint under load.
+    Bench(bench::BenchArgs),
 }
 
 #[derive(clap::Args)]
@@ -34,6 +42,10 @@ pub struct ServeArgs {
     /// Directory holding all metadata and object data.
     #[arg(long, default_value = "./coffer-data", env = "COFFER_DATA_DIR")]
     pub data_dir: PathBuf,
+    /// Address of the admin API (users and keys) [default: 127.0.0.1:9001;
+    /// if that is taken, the server runs without an admin API].
+    #[arg(long, env = "COFFER_ADMIN_LISTEN")]
+    pub admin_listen: Option<SocketAddr>,
     /// The region this endpoint serves, as SigV4 signatures name it.
     #[arg(long, default_value = "us-east-1", env = "COFFER_REGION")]
     pub region: String,
@@ -45,8 +57,17 @@ pub struct ServeArgs {
     pub secret_key: Option<String>,
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("coffer: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
@@ -55,10 +76,10 @@ fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,s3s=off")),
         )
         .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match cli.command {
-        Command::Serve(args) => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()?
-            .block_on(server::serve(args)),
+        Command::Serve(args) => runtime.block_on(server::serve(args)),
+        Command::Admin(args) => runtime.block_on(admin::run(args)),
+        Command::Bench(args) => runtime.block_on(bench::run(args)),
     }
 }

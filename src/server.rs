@@ -1,18 +1,22 @@
-//! Serving: bind, accept, hand connections to hyper, and shut down cleanly on
-//! SIGINT or SIGTERM.
+//! Serving: open the store, load the keys, bind the S3 and admin listeners,
+//! hand connections to hyper, and shut down cleanly on SIGINT or SIGTERM.
 
 use std::io::Write;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use coffer_s3::{KeyStore, User};
+use coffer_engine::Engine;
+use coffer_s3::admin::ROOT_USER;
+use coffer_s3::{CofferService, KeyStore, User};
 use coffer_store::Store;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::watch;
 
 use crate::ServeArgs;
 use crate::credentials::{self, Source};
@@ -21,20 +25,24 @@ use crate::credentials::{self, Source};
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// After a failed accept (out of file descriptors, say), wait this long.
 const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(50);
-/// The name of the user the root keys belong to.
-const ROOT_USER: &str = "root";
+/// Where the admin API listens unless told otherwise.
+pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9001";
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let (root, source) = credentials::root_keys(&args.data_dir, args.access_key, args.secret_key)?;
     let store = Store::open(&args.data_dir).with_context(|| format!("opening {}", args.data_dir.display()))?;
-    let keys = KeyStore::default();
-    keys.add(&root.access_key, &root.secret_key, User::named(ROOT_USER));
-    let service = coffer_s3::service(Arc::new(store.clone()), keys, &args.region);
+    let engine: Arc<dyn Engine> = Arc::new(store.clone());
+    let users = engine.list_users().await?;
+    let keys = KeyStore::from_records(&users, engine.list_keys().await?);
+    keys.insert(&root.access_key, &root.secret_key, true, User::named(ROOT_USER, true));
+    let s3 = coffer_s3::service(Arc::clone(&engine), keys.clone(), &args.region);
+    let admin = coffer_s3::admin::service(engine, keys, &args.region);
 
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
-    let address = listener.local_addr()?;
+    let admin_listener = bind_admin(args.admin_listen).await?;
+
     let mut stdout = std::io::stdout().lock();
     match source {
         Source::Given => {}
@@ -46,13 +54,79 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             root.secret_key
         )?,
     }
-    writeln!(stdout, "coffer listening on http://{address}")?;
+    writeln!(stdout, "coffer listening on http://{}", listener.local_addr()?)?;
+    if let Some(admin_listener) = &admin_listener {
+        writeln!(stdout, "coffer admin API on http://{}", admin_listener.local_addr()?)?;
+    }
     stdout.flush()?;
     drop(stdout);
 
+    let (stop, stopping) = watch::channel(false);
+    let connections = Arc::new(GracefulShutdown::new());
+    let mut accepting = vec![tokio::spawn(accept(
+        listener,
+        s3,
+        Arc::clone(&connections),
+        stopping.clone(),
+    ))];
+    if let Some(admin_listener) = admin_listener {
+        accepting.push(tokio::spawn(accept(
+            admin_listener,
+            admin,
+            Arc::clone(&connections),
+            stopping,
+        )));
+    }
+
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
-    let connections = GracefulShutdown::new();
+    tokio::select! {
+        _ = interrupt.recv() => {}
+        _ = terminate.recv() => {}
+    }
+    tracing::info!("shutting down");
+    stop.send_replace(true);
+    for task in accepting {
+        task.await?;
+    }
+    let connections = Arc::into_inner(connections).expect("the accept loops have ended");
+    if tokio::time::timeout(SHUTDOWN_GRACE, connections.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("in-flight requests did not finish in time");
+    }
+    store.close()?;
+    Ok(())
+}
+
+/// Binds the admin listener. An address the operator chose must be usable; the
+/// default one may be taken (by a second server on the same machine, say), and
+/// then the server runs without an admin API and says so.
+async fn bind_admin(chosen: Option<SocketAddr>) -> anyhow::Result<Option<TcpListener>> {
+    match chosen {
+        Some(address) => Ok(Some(
+            TcpListener::bind(address)
+                .await
+                .with_context(|| format!("binding the admin API to {address}"))?,
+        )),
+        None => match TcpListener::bind(DEFAULT_ADMIN_LISTEN).await {
+            Ok(listener) => Ok(Some(listener)),
+            Err(err) => {
+                tracing::warn!(%err, "no admin API: {DEFAULT_ADMIN_LISTEN} is not available; pass --admin-listen");
+                Ok(None)
+            }
+        },
+    }
+}
+
+/// Accepts connections on `listener` for `service` until `stopping` turns true.
+async fn accept(
+    listener: TcpListener,
+    service: CofferService,
+    connections: Arc<GracefulShutdown>,
+    mut stopping: watch::Receiver<bool>,
+) {
     let http = auto::Builder::new(TokioExecutor::new());
     loop {
         tokio::select! {
@@ -76,18 +150,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     }
                 });
             }
-            _ = interrupt.recv() => break,
-            _ = terminate.recv() => break,
+            _ = stopping.changed() => return,
         }
     }
-    drop(listener);
-    tracing::info!("shutting down");
-    if tokio::time::timeout(SHUTDOWN_GRACE, connections.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("in-flight requests did not finish in time");
-    }
-    store.close()?;
-    Ok(())
 }

@@ -171,7 +171,7 @@ def start_server(data_dir: Path, log_path: Path) -> CofferServer:
     env["COFFER_ACCESS_KEY"] = ACCESS_KEY
     env["COFFER_SECRET_KEY"] = SECRET_KEY
     env.setdefault("RUST_BACKTRACE", "1")
-    cmd = [str(binary), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(data_dir), "--region", REGION]
+    cmd = [str(binary), "serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--data-dir", str(data_dir), "--region", REGION]
     # Own session: a Ctrl-C in the terminal must not reach the server before
     # the suite's own SIGTERM does.
     proc = subprocess.Popen(

@@ -38,6 +38,8 @@ pub struct Server {
     child: Option<Child>,
     pub addr: SocketAddr,
     pub endpoint: String,
+    /// The admin API (`coffer admin --endpoint`).
+    pub admin_endpoint: String,
     pub region: String,
     pub data_dir: PathBuf,
     /// Holds the temp directory (data dir + logs) alive.
@@ -55,6 +57,8 @@ pub struct Spawned {
     pub child: Child,
     pub addr: SocketAddr,
     pub endpoint: String,
+    /// The admin API (`coffer admin --endpoint`).
+    pub admin_endpoint: String,
     pub lines: Arc<Mutex<Vec<String>>>,
     pub log_path: PathBuf,
 }
@@ -67,6 +71,8 @@ pub fn spawn_coffer(data_dir: &Path, log_dir: &Path, region: Option<&str>, env_k
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_coffer"));
     cmd.arg("serve")
         .arg("--listen")
+        .arg("127.0.0.1:0")
+        .arg("--admin-listen")
         .arg("127.0.0.1:0")
         .arg("--data-dir")
         .arg(data_dir);
@@ -95,13 +101,16 @@ pub fn spawn_coffer(data_dir: &Path, log_dir: &Path, region: Option<&str>, env_k
         });
     }
     let deadline = Instant::now() + STARTUP_TIMEOUT;
-    let endpoint = loop {
+    let mut endpoint = None;
+    let admin_endpoint = loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match rx.recv_timeout(left) {
             Ok(line) => {
                 if let Some(pos) = line.find("coffer listening on http://") {
-                    let url = line[pos + "coffer listening on ".len()..].trim().to_string();
-                    break url;
+                    endpoint = Some(line[pos + "coffer listening on ".len()..].trim().to_string());
+                }
+                if let Some(pos) = line.find("coffer admin API on http://") {
+                    break line[pos + "coffer admin API on ".len()..].trim().to_string();
                 }
             }
             Err(_) => {
@@ -115,6 +124,7 @@ pub fn spawn_coffer(data_dir: &Path, log_dir: &Path, region: Option<&str>, env_k
             }
         }
     };
+    let endpoint = endpoint.expect("the listening line comes before the admin line");
     let hostport = endpoint.trim_start_matches("http://").trim_end_matches('/').to_string();
     let addr = hostport
         .to_socket_addrs()
@@ -125,6 +135,7 @@ pub fn spawn_coffer(data_dir: &Path, log_dir: &Path, region: Option<&str>, env_k
         child,
         addr,
         endpoint: format!("http://{hostport}"),
+        admin_endpoint,
         lines,
         log_path,
     }
@@ -173,6 +184,7 @@ impl Server {
             child: Some(sp.child),
             addr: sp.addr,
             endpoint: sp.endpoint,
+            admin_endpoint: sp.admin_endpoint,
             region,
             data_dir,
             root,
@@ -231,6 +243,7 @@ impl Server {
         self.child = Some(sp.child);
         self.addr = sp.addr;
         self.endpoint = sp.endpoint;
+        self.admin_endpoint = sp.admin_endpoint;
         self.stdout_lines = sp.lines;
         self.log_path = sp.log_path;
     }

@@ -20,3 +20,4 @@ mod list;
 mod multipart;
 mod multipart_races;
 mod objects;
+mod users;

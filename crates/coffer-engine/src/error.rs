@@ -22,6 +22,16 @@ pub enum EngineError {
     /// A part named in a completion is missing, or is not the part uploaded.
     #[error("invalid part {0}")]
     InvalidPart(u32),
+    #[error("no such user: {0}")]
+    NoSuchUser(String),
+    #[error("user already exists: {0}")]
+    UserExists(String),
+    #[error("user {0} still owns buckets")]
+    UserOwnsBuckets(String),
+    #[error("no such access key: {0}")]
+    NoSuchAccessKey(String),
+    #[error("access key already exists: {0}")]
+    AccessKeyExists(String),
     #[error("the condition on the current version does not hold")]
     PreconditionFailed,
     #[error("the object version was replaced while it was being opened")]

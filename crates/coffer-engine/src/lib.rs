@@ -14,8 +14,8 @@ mod record;
 pub use error::{EngineError, EngineResult};
 pub use list::{ListEntry, ListPage, ListQuery, Listed};
 pub use record::{
-    BucketRecord, Checksums, ContentHeaders, EncryptionRecord, LockRecord, NULL_VERSION_ID, ObjectRecord, PartRecord,
-    Segment, UploadRecord,
+    BucketRecord, Checksums, ContentHeaders, EncryptionRecord, KeyRecord, LockRecord, NULL_VERSION_ID, ObjectRecord,
+    PartRecord, Segment, UploadRecord, UserRecord,
 };
 
 use async_trait::async_trait;
@@ -152,6 +152,29 @@ pub trait Engine: Send + Sync + 'static {
 
     /// Atomically ends an upload and frees all its parts before returning.
     async fn abort_upload(&self, bucket: &str, key: &str, upload_id: &str) -> EngineResult<()>;
+
+    /// Creates a user; [`EngineError::UserExists`] if the name is taken.
+    async fn create_user(&self, user: UserRecord) -> EngineResult<()>;
+
+    /// Removes a user and all its keys, unless it owns buckets
+    /// ([`EngineError::UserOwnsBuckets`]); returns the keys removed.
+    async fn delete_user(&self, name: &str) -> EngineResult<Vec<KeyRecord>>;
+
+    /// Every user, ordered by name.
+    async fn list_users(&self) -> EngineResult<Vec<UserRecord>>;
+
+    /// Adds an access key to an existing user; [`EngineError::AccessKeyExists`]
+    /// if the access key is taken.
+    async fn create_key(&self, key: KeyRecord) -> EngineResult<()>;
+
+    /// Changes a key (its enabled flag); [`EngineError::NoSuchAccessKey`] if absent.
+    async fn update_key(&self, key: KeyRecord) -> EngineResult<()>;
+
+    /// Removes an access key; returns it.
+    async fn delete_key(&self, access_key: &str) -> EngineResult<KeyRecord>;
+
+    /// Every access key, ordered by access key.
+    async fn list_keys(&self) -> EngineResult<Vec<KeyRecord>>;
 
     /// Lists uploads in progress by key, then by upload id; with
     /// `upload_id_marker`, uploads of the `start_after` key after that id come

@@ -211,3 +211,35 @@ impl PartRecord {
         }
     }
 }
+
+/// A user who can own buckets and sign requests.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRecord {
+    /// The name administrators use for the user; unique.
+    pub name: String,
+    /// The canonical id S3 shows in Owner elements; stable for a name.
+    pub id: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created: OffsetDateTime,
+    /// Whether the user may use the admin API.
+    #[serde(default)]
+    pub admin: bool,
+}
+
+/// An access key pair of a user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRecord {
+    pub access_key: String,
+    /// Kept in the clear: SigV4 verification needs it.
+    pub secret_key: String,
+    /// The name of the user the key belongs to.
+    pub user: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created: OffsetDateTime,
+    #[serde(default = "enabled")]
+    pub enabled: bool,
+}
+
+fn enabled() -> bool {
+    true
+}

@@ -24,6 +24,27 @@ pub fn from_engine(err: EngineError) -> S3Error {
             "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."
         ),
         EngineError::InvalidPart(_) => invalid_part(),
+        EngineError::NoSuchUser(_) => custom("NoSuchEntity", http::StatusCode::NOT_FOUND, "The user does not exist."),
+        EngineError::NoSuchAccessKey(_) => custom(
+            "NoSuchEntity",
+            http::StatusCode::NOT_FOUND,
+            "The access key does not exist.",
+        ),
+        EngineError::UserExists(_) => custom(
+            "EntityAlreadyExists",
+            http::StatusCode::CONFLICT,
+            "A user with that name already exists.",
+        ),
+        EngineError::AccessKeyExists(_) => custom(
+            "EntityAlreadyExists",
+            http::StatusCode::CONFLICT,
+            "That access key is already in use.",
+        ),
+        EngineError::UserOwnsBuckets(_) => custom(
+            "DeleteConflict",
+            http::StatusCode::CONFLICT,
+            "The user still owns buckets; delete them first.",
+        ),
         EngineError::PreconditionFailed => {
             s3_error!(
                 PreconditionFailed,

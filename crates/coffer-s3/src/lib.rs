@@ -4,9 +4,11 @@
 //! renders S3's XML; this crate supplies S3's semantics on top: the
 //! operations in [`ops`] (one file per family), conditional requests,
 //! checksums, the mapping of storage errors to S3 errors, and the request-id
-//! layer. It may call `coffer-engine` and nothing below it: storage is reached
-//! only through the [`coffer_engine::Engine`] trait.
+//! layer. It also serves the admin API ([`admin`]) on its own listener, with
+//! the same SigV4 verification. It may call `coffer-engine` and nothing below
+//! it: storage is reached only through the [`coffer_engine::Engine`] trait.
 
+pub mod admin;
 pub mod auth;
 mod checksum;
 mod conditions;

@@ -24,8 +24,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use coffer_engine::{
-    BucketRecord, ByteRange, ByteStream, Engine, EngineError, EngineResult, ListPage, ListQuery, ObjectRecord,
-    PartRecord, Replaced, Segment, StagedData, UploadRecord, WriteCondition,
+    BucketRecord, ByteRange, ByteStream, Engine, EngineError, EngineResult, KeyRecord, ListPage, ListQuery,
+    ObjectRecord, PartRecord, Replaced, Segment, StagedData, UploadRecord, UserRecord, WriteCondition,
 };
 
 use crate::blobs::{Blobs, StagedBlob};
@@ -265,5 +265,35 @@ impl Engine for Store {
         let (bucket, query, marker) = (bucket.to_owned(), query.clone(), upload_id_marker.map(str::to_owned));
         self.blocking(move |inner| inner.meta.list_uploads(&bucket, &query, marker.as_deref()))
             .await
+    }
+
+    async fn create_user(&self, user: UserRecord) -> EngineResult<()> {
+        self.blocking(move |inner| inner.meta.create_user(&user)).await
+    }
+
+    async fn delete_user(&self, name: &str) -> EngineResult<Vec<KeyRecord>> {
+        let name = name.to_owned();
+        self.blocking(move |inner| inner.meta.delete_user(&name)).await
+    }
+
+    async fn list_users(&self) -> EngineResult<Vec<UserRecord>> {
+        self.blocking(|inner| inner.meta.list_users()).await
+    }
+
+    async fn create_key(&self, key: KeyRecord) -> EngineResult<()> {
+        self.blocking(move |inner| inner.meta.create_key(&key)).await
+    }
+
+    async fn update_key(&self, key: KeyRecord) -> EngineResult<()> {
+        self.blocking(move |inner| inner.meta.update_key(&key)).await
+    }
+
+    async fn delete_key(&self, access_key: &str) -> EngineResult<KeyRecord> {
+        let access_key = access_key.to_owned();
+        self.blocking(move |inner| inner.meta.delete_key(&access_key)).await
+    }
+
+    async fn list_keys(&self) -> EngineResult<Vec<KeyRecord>> {
+        self.blocking(|inner| inner.meta.list_keys()).await
     }
 }

@@ -5,6 +5,8 @@
 //! - `objects`: bucket name, 0x00, object key → the current [`ObjectRecord`]
 //! - `uploads`: bucket name, 0x00, object key, 0x00, upload id → [`UploadRecord`]
 //! - `parts`: upload id, 0x00, part number (u32, big-endian) → [`PartRecord`]
+//! - `users`: user name → [`UserRecord`]
+//! - `keys`: access key → [`KeyRecord`]
 //!
 //! Bucket names and upload ids never contain 0x00, so one bucket's objects
 //! (or uploads) form one contiguous range, ordered by the UTF-8 bytes of their
@@ -19,8 +21,8 @@ use std::ops::Bound;
 use std::path::Path;
 
 use coffer_engine::{
-    BucketRecord, EngineError, EngineResult, ListEntry, ListPage, ListQuery, Listed, NULL_VERSION_ID, ObjectRecord,
-    PartRecord, Replaced, UploadRecord, WriteCondition,
+    BucketRecord, EngineError, EngineResult, KeyRecord, ListEntry, ListPage, ListQuery, Listed, NULL_VERSION_ID,
+    ObjectRecord, PartRecord, Replaced, UploadRecord, UserRecord, WriteCondition,
 };
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use serde::Serialize;
@@ -32,6 +34,8 @@ const BUCKETS: Table = TableDefinition::new("buckets");
 const OBJECTS: Table = TableDefinition::new("objects");
 const UPLOADS: Table = TableDefinition::new("uploads");
 const PARTS: Table = TableDefinition::new("parts");
+const USERS: Table = TableDefinition::new("users");
+const KEYS: Table = TableDefinition::new("keys");
 
 /// The first byte of every stored value: the encoding that follows.
 const RECORD_FORMAT_V1: u8 = 1;
@@ -112,6 +116,16 @@ fn get<T: DeserializeOwned>(
         .transpose()
 }
 
+/// Every record of a table, in key order.
+fn all<T: DeserializeOwned>(table: &impl ReadableTable<&'static [u8], &'static [u8]>) -> EngineResult<Vec<T>> {
+    let mut records = Vec::new();
+    for entry in table.iter().map_err(internal)? {
+        let (_, value) = entry.map_err(internal)?;
+        records.push(decode(value.value())?);
+    }
+    Ok(records)
+}
+
 fn require_bucket(txn_buckets: &impl ReadableTable<&'static [u8], &'static [u8]>, bucket: &str) -> EngineResult<()> {
     match txn_buckets.get(bucket.as_bytes()).map_err(internal)? {
         Some(_) => Ok(()),
@@ -167,7 +181,7 @@ impl Meta {
     pub fn open(path: &Path) -> EngineResult<Meta> {
         let db = Database::create(path).map_err(internal)?;
         let txn = db.begin_write().map_err(internal)?;
-        for table in [BUCKETS, OBJECTS, UPLOADS, PARTS] {
+        for table in [BUCKETS, OBJECTS, UPLOADS, PARTS, USERS, KEYS] {
             txn.open_table(table).map_err(internal)?;
         }
         txn.commit().map_err(internal)?;
@@ -209,14 +223,7 @@ impl Meta {
     }
 
     pub fn list_buckets(&self) -> EngineResult<Vec<BucketRecord>> {
-        let txn = self.read()?;
-        let buckets = txn.open_table(BUCKETS).map_err(internal)?;
-        let mut all = Vec::new();
-        for entry in buckets.iter().map_err(internal)? {
-            let (_, value) = entry.map_err(internal)?;
-            all.push(decode(value.value())?);
-        }
-        Ok(all)
+        all(&self.read()?.open_table(BUCKETS).map_err(internal)?)
     }
 
     /// Removes an empty bucket, aborting its uploads in progress; returns the
@@ -501,6 +508,90 @@ impl Meta {
             require_bucket(&txn.open_table(BUCKETS).map_err(internal)?, bucket)?;
             remove_upload(txn, bucket, key, upload_id)
         })
+    }
+
+    pub fn create_user(&self, user: &UserRecord) -> EngineResult<()> {
+        self.write(|txn| {
+            let mut users = txn.open_table(USERS).map_err(internal)?;
+            if users.get(user.name.as_bytes()).map_err(internal)?.is_some() {
+                return Err(EngineError::UserExists(user.name.clone()));
+            }
+            users
+                .insert(user.name.as_bytes(), encode(user)?.as_slice())
+                .map_err(internal)?;
+            Ok(())
+        })
+    }
+
+    pub fn delete_user(&self, name: &str) -> EngineResult<Vec<KeyRecord>> {
+        self.write(|txn| {
+            let mut users = txn.open_table(USERS).map_err(internal)?;
+            let Some(user) = get::<UserRecord>(&users, name.as_bytes())? else {
+                return Err(EngineError::NoSuchUser(name.to_owned()));
+            };
+            for bucket in all::<BucketRecord>(&txn.open_table(BUCKETS).map_err(internal)?)? {
+                if bucket.owner == user.id {
+                    return Err(EngineError::UserOwnsBuckets(name.to_owned()));
+                }
+            }
+            users.remove(name.as_bytes()).map_err(internal)?;
+            let mut keys = txn.open_table(KEYS).map_err(internal)?;
+            let mut removed = Vec::new();
+            for entry in keys
+                .extract_if(|_, value| decode::<KeyRecord>(value).is_ok_and(|key| key.user == name))
+                .map_err(internal)?
+            {
+                let (_, value) = entry.map_err(internal)?;
+                removed.push(decode(value.value())?);
+            }
+            Ok(removed)
+        })
+    }
+
+    pub fn list_users(&self) -> EngineResult<Vec<UserRecord>> {
+        all(&self.read()?.open_table(USERS).map_err(internal)?)
+    }
+
+    pub fn create_key(&self, key: &KeyRecord) -> EngineResult<()> {
+        self.write(|txn| {
+            if get::<UserRecord>(&txn.open_table(USERS).map_err(internal)?, key.user.as_bytes())?.is_none() {
+                return Err(EngineError::NoSuchUser(key.user.clone()));
+            }
+            let mut keys = txn.open_table(KEYS).map_err(internal)?;
+            if keys.get(key.access_key.as_bytes()).map_err(internal)?.is_some() {
+                return Err(EngineError::AccessKeyExists(key.access_key.clone()));
+            }
+            keys.insert(key.access_key.as_bytes(), encode(key)?.as_slice())
+                .map_err(internal)?;
+            Ok(())
+        })
+    }
+
+    pub fn update_key(&self, key: &KeyRecord) -> EngineResult<()> {
+        self.write(|txn| {
+            let mut keys = txn.open_table(KEYS).map_err(internal)?;
+            if keys.get(key.access_key.as_bytes()).map_err(internal)?.is_none() {
+                return Err(EngineError::NoSuchAccessKey(key.access_key.clone()));
+            }
+            keys.insert(key.access_key.as_bytes(), encode(key)?.as_slice())
+                .map_err(internal)?;
+            Ok(())
+        })
+    }
+
+    pub fn delete_key(&self, access_key: &str) -> EngineResult<KeyRecord> {
+        self.write(|txn| {
+            let mut keys = txn.open_table(KEYS).map_err(internal)?;
+            let removed = keys.remove(access_key.as_bytes()).map_err(internal)?;
+            match removed {
+                Some(value) => decode(value.value()),
+                None => Err(EngineError::NoSuchAccessKey(access_key.to_owned())),
+            }
+        })
+    }
+
+    pub fn list_keys(&self) -> EngineResult<Vec<KeyRecord>> {
+        all(&self.read()?.open_table(KEYS).map_err(internal)?)
     }
 
     /// Every data file name that some record refers to.

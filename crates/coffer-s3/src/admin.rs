@@ -1,0 +1,396 @@
+//! The admin API: users and access keys, as JSON over HTTP on its own
+//! listener. Requests are signed with SigV4 exactly as S3 requests are, and
+//! s3s verifies them; only admin users (the root user among them) get in.
+//!
+//! | request | does |
+//! |---|---|
+//! | `GET /admin/v1/users` | lists users and their access keys (no secrets) |
+//! | `POST /admin/v1/users` `{"name", "access_key"?, "secret_key"?, "admin"?}` | creates a user with one key (generated when not given); answers the key with its secret |
+//! | `DELETE /admin/v1/users/NAME` | removes a user that owns no bucket, and its keys |
+//! | `POST /admin/v1/users/NAME/keys` `{"access_key"?, "secret_key"?}` | adds a key to a user |
+//! | `PUT /admin/v1/keys/AK` `{"enabled": bool}` | enables or disables a key |
+//! | `DELETE /admin/v1/keys/AK` | removes a key |
+//!
+//! Every change is committed to the engine, then applied to the live
+//! [`KeyStore`], so it holds from the next request on.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use coffer_engine::{Engine, KeyRecord, UserRecord};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use rand::Rng;
+use rand::distr::Alphanumeric;
+use s3s::route::S3Route;
+use s3s::service::S3ServiceBuilder;
+use s3s::{Body, S3Request, S3Response, S3Result, s3_error};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::{KeyStore, User};
+use crate::error::from_engine;
+use crate::request_id::CofferService;
+
+const API_PREFIX: &str = "/admin/v1/";
+/// Admin request bodies are small JSON documents.
+const BODY_BYTES_MAX: usize = 64 << 10;
+const ACCESS_KEY_LEN: usize = 20;
+const SECRET_KEY_LEN: usize = 40;
+/// The user the root keys of `coffer serve` belong to; never stored.
+pub const ROOT_USER: &str = "root";
+/// IAM's rule for user names: letters, digits and `+=,.@_-`, up to 64.
+const USER_NAME_LEN_MAX: usize = 64;
+
+/// Builds the admin service over `engine`, sharing `keys` with the S3 service.
+pub fn service(engine: Arc<dyn Engine>, keys: KeyStore, region: &str) -> CofferService {
+    let mut builder = S3ServiceBuilder::new(NoS3);
+    builder.set_auth(keys.clone());
+    builder.set_route(AdminApi { engine, keys });
+    CofferService::new(builder.build(), region)
+}
+
+/// s3s wants an S3 implementation; the admin listener serves no S3 operation.
+struct NoS3;
+
+#[async_trait::async_trait]
+impl s3s::S3 for NoS3 {}
+
+struct AdminApi {
+    engine: Arc<dyn Engine>,
+    keys: KeyStore,
+}
+
+#[derive(Deserialize)]
+struct NewUser {
+    name: String,
+    access_key: Option<String>,
+    secret_key: Option<String>,
+    #[serde(default)]
+    admin: bool,
+}
+
+#[derive(Deserialize)]
+struct NewKey {
+    access_key: Option<String>,
+    secret_key: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct KeyChange {
+    enabled: bool,
+}
+
+#[derive(Serialize)]
+struct UserView {
+    name: String,
+    id: String,
+    admin: bool,
+    keys: Vec<KeyView>,
+}
+
+#[derive(Serialize)]
+struct KeyView {
+    access_key: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret_key: Option<String>,
+    user: String,
+    enabled: bool,
+}
+
+impl KeyView {
+    fn of(key: &KeyRecord, with_secret: bool) -> KeyView {
+        KeyView {
+            access_key: key.access_key.clone(),
+            secret_key: with_secret.then(|| key.secret_key.clone()),
+            user: key.user.clone(),
+            enabled: key.enabled,
+        }
+    }
+}
+
+/// The request, as the admin API routes it.
+enum Call<'a> {
+    ListUsers,
+    CreateUser,
+    DeleteUser(&'a str),
+    CreateKey(&'a str),
+    UpdateKey(&'a str),
+    DeleteKey(&'a str),
+}
+
+fn route<'a>(method: &Method, path: &'a str) -> Option<Call<'a>> {
+    let rest = path.strip_prefix(API_PREFIX)?;
+    let segments: Vec<&str> = rest.split('/').collect();
+    Some(match (method, segments.as_slice()) {
+        (&Method::GET, ["users"]) => Call::ListUsers,
+        (&Method::POST, ["users"]) => Call::CreateUser,
+        (&Method::DELETE, ["users", name]) => Call::DeleteUser(name),
+        (&Method::POST, ["users", name, "keys"]) => Call::CreateKey(name),
+        (&Method::PUT, ["keys", access_key]) => Call::UpdateKey(access_key),
+        (&Method::DELETE, ["keys", access_key]) => Call::DeleteKey(access_key),
+        _ => return None,
+    })
+}
+
+fn random_key(len: usize) -> String {
+    rand::rng()
+        .sample_iter(Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect()
+}
+
+fn check_user_name(name: &str) -> S3Result<()> {
+    if name == ROOT_USER {
+        return Err(s3_error!(
+            InvalidArgument,
+            "The name {ROOT_USER} is reserved for the root user."
+        ));
+    }
+    let valid = !name.is_empty()
+        && name.len() <= USER_NAME_LEN_MAX
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
+    if !valid {
+        return Err(s3_error!(
+            InvalidArgument,
+            "User names are 1 to 64 letters, digits and +=,.@_- characters."
+        ));
+    }
+    Ok(())
+}
+
+fn check_key_pair(access_key: &str, secret_key: &str) -> S3Result<()> {
+    let printable = |text: &str| text.chars().all(|c| c.is_ascii_graphic());
+    if access_key.len() < 3 || !printable(access_key) || access_key.contains('/') {
+        return Err(s3_error!(
+            InvalidArgument,
+            "An access key is at least 3 printable characters, without '/'."
+        ));
+    }
+    if secret_key.len() < 8 || !printable(secret_key) {
+        return Err(s3_error!(
+            InvalidArgument,
+            "A secret key is at least 8 printable characters."
+        ));
+    }
+    Ok(())
+}
+
+fn json_response(status: StatusCode, value: &impl Serialize) -> S3Result<S3Response<Body>> {
+    let body = serde_json::to_vec_pretty(value).map_err(|e| s3_error!(e, InternalError))?;
+    let mut response = S3Response::with_status(Body::from(Bytes::from(body)), status);
+    response
+        .headers
+        .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Ok(response)
+}
+
+async fn json_body<T: for<'de> Deserialize<'de>>(body: &mut Body) -> S3Result<T> {
+    let bytes = body
+        .store_all_limited(BODY_BYTES_MAX)
+        .await
+        .map_err(|_| s3_error!(MaxMessageLengthExceeded, "The request body is too large."))?;
+    serde_json::from_slice(&bytes).map_err(|e| s3_error!(InvalidArgument, "The request body is not valid: {e}"))
+}
+
+impl AdminApi {
+    async fn list_users(&self) -> S3Result<S3Response<Body>> {
+        let users = self.engine.list_users().await.map_err(from_engine)?;
+        let keys = self.engine.list_keys().await.map_err(from_engine)?;
+        let views: Vec<UserView> = users
+            .into_iter()
+            .map(|user| UserView {
+                keys: keys
+                    .iter()
+                    .filter(|key| key.user == user.name)
+                    .map(|key| KeyView::of(key, false))
+                    .collect(),
+                name: user.name,
+                id: user.id,
+                admin: user.admin,
+            })
+            .collect();
+        json_response(StatusCode::OK, &views)
+    }
+
+    async fn create_user(&self, body: &mut Body) -> S3Result<S3Response<Body>> {
+        let request: NewUser = json_body(body).await?;
+        check_user_name(&request.name)?;
+        let key = self.new_key(&request.name, request.access_key, request.secret_key)?;
+        let user = User::named(&request.name, request.admin);
+        let record = UserRecord {
+            name: request.name.clone(),
+            id: user.id.clone(),
+            created: time::OffsetDateTime::now_utc(),
+            admin: request.admin,
+        };
+        self.engine.create_user(record).await.map_err(from_engine)?;
+        if let Err(err) = self.engine.create_key(key.clone()).await {
+            // Keep users and keys consistent: a user whose key was refused is
+            // not left behind without one.
+            let _ = self.engine.delete_user(&request.name).await;
+            return Err(from_engine(err));
+        }
+        self.keys
+            .insert(&key.access_key, &key.secret_key, key.enabled, user.clone());
+        let view = UserView {
+            name: request.name,
+            id: user.id,
+            admin: request.admin,
+            keys: vec![KeyView::of(&key, true)],
+        };
+        json_response(StatusCode::CREATED, &view)
+    }
+
+    async fn delete_user(&self, name: &str) -> S3Result<S3Response<Body>> {
+        let removed = self.engine.delete_user(name).await.map_err(from_engine)?;
+        for key in &removed {
+            self.keys.remove(&key.access_key);
+        }
+        json_response(
+            StatusCode::OK,
+            &removed.iter().map(|key| KeyView::of(key, false)).collect::<Vec<_>>(),
+        )
+    }
+
+    async fn create_key(&self, user_name: &str, body: &mut Body) -> S3Result<S3Response<Body>> {
+        let request: NewKey = json_body(body).await?;
+        let users = self.engine.list_users().await.map_err(from_engine)?;
+        let user = users
+            .iter()
+            .find(|user| user.name == user_name)
+            .ok_or_else(|| from_engine(coffer_engine::EngineError::NoSuchUser(user_name.to_owned())))?;
+        let key = self.new_key(user_name, request.access_key, request.secret_key)?;
+        self.engine.create_key(key.clone()).await.map_err(from_engine)?;
+        self.keys.insert(
+            &key.access_key,
+            &key.secret_key,
+            key.enabled,
+            User::named(&user.name, user.admin),
+        );
+        json_response(StatusCode::CREATED, &KeyView::of(&key, true))
+    }
+
+    async fn update_key(&self, access_key: &str, body: &mut Body) -> S3Result<S3Response<Body>> {
+        let change: KeyChange = json_body(body).await?;
+        let keys = self.engine.list_keys().await.map_err(from_engine)?;
+        let mut key = keys
+            .into_iter()
+            .find(|key| key.access_key == access_key)
+            .ok_or_else(|| from_engine(coffer_engine::EngineError::NoSuchAccessKey(access_key.to_owned())))?;
+        key.enabled = change.enabled;
+        self.engine.update_key(key.clone()).await.map_err(from_engine)?;
+        let users = self.engine.list_users().await.map_err(from_engine)?;
+        if let Some(user) = users.iter().find(|user| user.name == key.user) {
+            self.keys.insert(
+                &key.access_key,
+                &key.secret_key,
+                key.enabled,
+                User::named(&user.name, user.admin),
+            );
+        }
+        json_response(StatusCode::OK, &KeyView::of(&key, false))
+    }
+
+    async fn delete_key(&self, access_key: &str) -> S3Result<S3Response<Body>> {
+        let removed = self.engine.delete_key(access_key).await.map_err(from_engine)?;
+        self.keys.remove(access_key);
+        json_response(StatusCode::OK, &KeyView::of(&removed, false))
+    }
+
+    fn new_key(&self, user: &str, access_key: Option<String>, secret_key: Option<String>) -> S3Result<KeyRecord> {
+        let access_key = access_key.unwrap_or_else(|| random_key(ACCESS_KEY_LEN).to_ascii_uppercase());
+        let secret_key = secret_key.unwrap_or_else(|| random_key(SECRET_KEY_LEN));
+        check_key_pair(&access_key, &secret_key)?;
+        if self.keys.user(&access_key).is_some() {
+            return Err(from_engine(coffer_engine::EngineError::AccessKeyExists(access_key)));
+        }
+        Ok(KeyRecord {
+            access_key,
+            secret_key,
+            user: user.to_owned(),
+            created: time::OffsetDateTime::now_utc(),
+            enabled: true,
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl S3Route for AdminApi {
+    fn is_match(&self, _method: &Method, _uri: &Uri, _headers: &HeaderMap, _extensions: &mut http::Extensions) -> bool {
+        true
+    }
+
+    async fn check_access(&self, req: &mut S3Request<Body>) -> S3Result<()> {
+        let admin = req
+            .credentials
+            .as_ref()
+            .and_then(|credentials| self.keys.user(&credentials.access_key))
+            .is_some_and(|user| user.admin);
+        if !admin {
+            return Err(s3_error!(AccessDenied, "Only admin users may use the admin API."));
+        }
+        Ok(())
+    }
+
+    async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
+        let mut body = req.input;
+        let path = req.uri.path().to_owned();
+        match route(&req.method, &path) {
+            Some(Call::ListUsers) => self.list_users().await,
+            Some(Call::CreateUser) => self.create_user(&mut body).await,
+            Some(Call::DeleteUser(name)) => self.delete_user(name).await,
+            Some(Call::CreateKey(name)) => self.create_key(name, &mut body).await,
+            Some(Call::UpdateKey(access_key)) => self.update_key(access_key, &mut body).await,
+            Some(Call::DeleteKey(access_key)) => self.delete_key(access_key).await,
+            None => Err(s3_error!(
+                NotImplemented,
+                "No such admin API call: {} {path}",
+                req.method
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_match_the_documented_api() {
+        assert!(matches!(route(&Method::GET, "/admin/v1/users"), Some(Call::ListUsers)));
+        assert!(matches!(
+            route(&Method::POST, "/admin/v1/users"),
+            Some(Call::CreateUser)
+        ));
+        assert!(matches!(
+            route(&Method::DELETE, "/admin/v1/users/alice"),
+            Some(Call::DeleteUser("alice"))
+        ));
+        assert!(matches!(
+            route(&Method::POST, "/admin/v1/users/alice/keys"),
+            Some(Call::CreateKey("alice"))
+        ));
+        assert!(matches!(
+            route(&Method::PUT, "/admin/v1/keys/AK1"),
+            Some(Call::UpdateKey("AK1"))
+        ));
+        assert!(matches!(
+            route(&Method::DELETE, "/admin/v1/keys/AK1"),
+            Some(Call::DeleteKey("AK1"))
+        ));
+        assert!(route(&Method::GET, "/admin/v2/users").is_none());
+        assert!(route(&Method::PUT, "/admin/v1/users").is_none());
+    }
+
+    #[test]
+    fn names_and_keys_are_checked() {
+        assert!(check_user_name("alice.smith@example").is_ok());
+        assert!(check_user_name("").is_err());
+        assert!(check_user_name(ROOT_USER).is_err());
+        assert!(check_user_name("has space").is_err());
+        assert!(check_user_name(&"x".repeat(65)).is_err());
+        assert!(check_key_pair("AKIA", "secret-key").is_ok());
+        assert!(check_key_pair("A/K", "secret-key").is_err());
+        assert!(check_key_pair("AKIA", "short").is_err());
+    }
+}
