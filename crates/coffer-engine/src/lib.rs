@@ -153,6 +153,14 @@ pub trait Engine: Send + Sync + 'static {
     /// Atomically ends an upload and frees all its parts before returning.
     async fn abort_upload(&self, bucket: &str, key: &str, upload_id: &str) -> EngineResult<()>;
 
+    /// Sets (or with `None`, removes) one configuration document of a bucket:
+    /// its policy, CORS rules, ACL, and so on, each under its own `kind`.
+    /// The engine stores the bytes as given; their meaning is the caller's.
+    async fn put_bucket_config(&self, bucket: &str, kind: &str, document: Option<Vec<u8>>) -> EngineResult<()>;
+
+    /// One configuration document of a bucket, if it is set.
+    async fn bucket_config(&self, bucket: &str, kind: &str) -> EngineResult<Option<Vec<u8>>>;
+
     /// Creates a user; [`EngineError::UserExists`] if the name is taken.
     async fn create_user(&self, user: UserRecord) -> EngineResult<()>;
 

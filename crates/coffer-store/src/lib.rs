@@ -267,6 +267,18 @@ impl Engine for Store {
             .await
     }
 
+    async fn put_bucket_config(&self, bucket: &str, kind: &str, document: Option<Vec<u8>>) -> EngineResult<()> {
+        let (bucket, kind) = (bucket.to_owned(), kind.to_owned());
+        self.blocking(move |inner| inner.meta.put_bucket_config(&bucket, &kind, document.as_deref()))
+            .await
+    }
+
+    async fn bucket_config(&self, bucket: &str, kind: &str) -> EngineResult<Option<Vec<u8>>> {
+        let (bucket, kind) = (bucket.to_owned(), kind.to_owned());
+        self.blocking(move |inner| inner.meta.bucket_config(&bucket, &kind))
+            .await
+    }
+
     async fn create_user(&self, user: UserRecord) -> EngineResult<()> {
         self.blocking(move |inner| inner.meta.create_user(&user)).await
     }

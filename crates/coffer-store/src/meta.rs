@@ -5,6 +5,7 @@
 //! - `objects`: bucket name, 0x00, object key → the current [`ObjectRecord`]
 //! - `uploads`: bucket name, 0x00, object key, 0x00, upload id → [`UploadRecord`]
 //! - `parts`: upload id, 0x00, part number (u32, big-endian) → [`PartRecord`]
+//! - `bucket_configs`: bucket name, 0x00, kind → a configuration document
 //! - `users`: user name → [`UserRecord`]
 //! - `keys`: access key → [`KeyRecord`]
 //!
@@ -34,6 +35,7 @@ const BUCKETS: Table = TableDefinition::new("buckets");
 const OBJECTS: Table = TableDefinition::new("objects");
 const UPLOADS: Table = TableDefinition::new("uploads");
 const PARTS: Table = TableDefinition::new("parts");
+const BUCKET_CONFIGS: Table = TableDefinition::new("bucket_configs");
 const USERS: Table = TableDefinition::new("users");
 const KEYS: Table = TableDefinition::new("keys");
 
@@ -181,7 +183,7 @@ impl Meta {
     pub fn open(path: &Path) -> EngineResult<Meta> {
         let db = Database::create(path).map_err(internal)?;
         let txn = db.begin_write().map_err(internal)?;
-        for table in [BUCKETS, OBJECTS, UPLOADS, PARTS, USERS, KEYS] {
+        for table in [BUCKETS, OBJECTS, UPLOADS, PARTS, BUCKET_CONFIGS, USERS, KEYS] {
             txn.open_table(table).map_err(internal)?;
         }
         txn.commit().map_err(internal)?;
@@ -255,6 +257,11 @@ impl Meta {
                 parts.extend(remove_upload(txn, name, &upload.key, &upload.upload_id)?);
             }
             buckets.remove(name.as_bytes()).map_err(internal)?;
+            let end = bucket_range_end(name);
+            txn.open_table(BUCKET_CONFIGS)
+                .map_err(internal)?
+                .retain_in(first.as_slice()..end.as_slice(), |_, _| false)
+                .map_err(internal)?;
             Ok(parts)
         })
     }
@@ -508,6 +515,27 @@ impl Meta {
             require_bucket(&txn.open_table(BUCKETS).map_err(internal)?, bucket)?;
             remove_upload(txn, bucket, key, upload_id)
         })
+    }
+
+    pub fn put_bucket_config(&self, bucket: &str, kind: &str, document: Option<&[u8]>) -> EngineResult<()> {
+        self.write(|txn| {
+            require_bucket(&txn.open_table(BUCKETS).map_err(internal)?, bucket)?;
+            let mut configs = txn.open_table(BUCKET_CONFIGS).map_err(internal)?;
+            let id = object_key(bucket, kind);
+            match document {
+                Some(document) => configs.insert(id.as_slice(), document).map_err(internal)?,
+                None => configs.remove(id.as_slice()).map_err(internal)?,
+            };
+            Ok(())
+        })
+    }
+
+    pub fn bucket_config(&self, bucket: &str, kind: &str) -> EngineResult<Option<Vec<u8>>> {
+        let txn = self.read()?;
+        require_bucket(&txn.open_table(BUCKETS).map_err(internal)?, bucket)?;
+        let configs = txn.open_table(BUCKET_CONFIGS).map_err(internal)?;
+        let found = configs.get(object_key(bucket, kind).as_slice()).map_err(internal)?;
+        Ok(found.map(|value| value.value().to_vec()))
     }
 
     pub fn create_user(&self, user: &UserRecord) -> EngineResult<()> {

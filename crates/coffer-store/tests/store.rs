@@ -394,3 +394,46 @@ async fn uploads_list_by_key_then_id_and_die_with_their_bucket() {
         "another bucket's uploads stay"
     );
 }
+
+#[tokio::test]
+async fn bucket_configurations_are_kept_per_kind_and_die_with_their_bucket() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store.create_bucket(bucket("b")).await.unwrap();
+    store.create_bucket(bucket("b2")).await.unwrap();
+    store
+        .put_bucket_config("b", "policy", Some(b"{}".to_vec()))
+        .await
+        .unwrap();
+    store
+        .put_bucket_config("b", "cors", Some(b"<CORS/>".to_vec()))
+        .await
+        .unwrap();
+    store
+        .put_bucket_config("b2", "policy", Some(b"other".to_vec()))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.bucket_config("b", "policy").await.unwrap().as_deref(),
+        Some(&b"{}"[..])
+    );
+    assert_eq!(store.bucket_config("b", "acl").await.unwrap(), None);
+    store.put_bucket_config("b", "cors", None).await.unwrap();
+    assert_eq!(store.bucket_config("b", "cors").await.unwrap(), None);
+    assert!(matches!(
+        store.bucket_config("missing", "policy").await,
+        Err(EngineError::NoSuchBucket(_))
+    ));
+
+    store.delete_bucket("b").await.unwrap();
+    store.create_bucket(bucket("b")).await.unwrap();
+    assert_eq!(
+        store.bucket_config("b", "policy").await.unwrap(),
+        None,
+        "a new bucket starts bare"
+    );
+    assert_eq!(
+        store.bucket_config("b2", "policy").await.unwrap().as_deref(),
+        Some(&b"other"[..])
+    );
+}
