@@ -49,6 +49,10 @@ pub struct ServeArgs {
     /// The region this endpoint serves, as SigV4 signatures name it.
     #[arg(long, default_value = "us-east-1", env = "COFFER_REGION")]
     pub region: String,
+    /// Domain for virtual-hosted–style requests: `Host: bucket.DOMAIN`
+    /// addresses `bucket`. Path-style requests are served either way.
+    #[arg(long, env = "COFFER_DOMAIN")]
+    pub domain: Option<String>,
     /// Root access key; generated and kept in the data directory if absent.
     #[arg(long, env = "COFFER_ACCESS_KEY", requires = "secret_key")]
     pub access_key: Option<String>,

@@ -35,7 +35,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let users = engine.list_users().await?;
     let keys = KeyStore::from_records(&users, engine.list_keys().await?);
     keys.insert(&root.access_key, &root.secret_key, true, User::named(ROOT_USER, true));
-    let s3 = coffer_s3::service(Arc::clone(&engine), keys.clone(), &args.region);
+    let s3 = coffer_s3::service(Arc::clone(&engine), keys.clone(), &args.region, args.domain.as_deref());
     let admin = coffer_s3::admin::service(engine, keys, &args.region);
 
     let listener = TcpListener::bind(args.listen)
@@ -131,8 +131,8 @@ async fn accept(
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let stream = match accepted {
-                    Ok((stream, _)) => stream,
+                let (stream, peer) = match accepted {
+                    Ok(accepted) => accepted,
                     Err(err) => {
                         tracing::warn!(%err, "accept failed");
                         tokio::time::sleep(ACCEPT_RETRY_DELAY).await;
@@ -142,7 +142,7 @@ async fn accept(
                 // Small responses must leave at once: Nagle's algorithm with
                 // delayed ACKs would add tens of milliseconds to each.
                 let _ = stream.set_nodelay(true);
-                let connection = http.serve_connection(TokioIo::new(stream), service.clone()).into_owned();
+                let connection = http.serve_connection(TokioIo::new(stream), service.for_peer(peer)).into_owned();
                 let connection = connections.watch(connection);
                 tokio::spawn(async move {
                     if let Err(err) = connection.await {

@@ -654,6 +654,63 @@ def test_presigned_get_and_put(server, s3, bucket):
     assert got["ContentType"] == "text/plain"
 
 
+def multipart_form(fields: dict, filename: str, data: bytes) -> tuple[bytes, str]:
+    """A multipart/form-data body as a browser builds it: the fields in order,
+    then the file last; returns the body and its Content-Type."""
+    boundary = "----CofferBoto3FormBoundary"
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+        for name, value in fields.items()
+    ]
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n".encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
+def test_presigned_post_form_upload(server, s3, bucket):
+    """generate_presigned_post, then the form a browser would submit."""
+    data = random_bytes(5000, seed=9)
+    post = s3.generate_presigned_post(
+        bucket,
+        "uploads/${filename}",
+        Fields={"Content-Type": "image/png", "x-amz-meta-origin": "browser", "success_action_status": "201"},
+        Conditions=[
+            ["starts-with", "$Content-Type", "image/"],
+            {"x-amz-meta-origin": "browser"},
+            {"success_action_status": "201"},
+            ["content-length-range", 1, 10_000],
+        ],
+        ExpiresIn=600,
+    )
+    body, content_type = multipart_form(post["fields"], "photo.png", data)
+    req = urllib.request.Request(post["url"], data=body, method="POST", headers={"Content-Type": content_type})
+    with urlopen(req) as r:
+        assert r.status == 201
+        assert r.headers["ETag"] == quoted_md5(data)
+        doc = {child.tag.split("}")[-1]: child.text for child in ET.fromstring(r.read())}
+    assert doc["Bucket"] == bucket
+    assert doc["Key"] == "uploads/photo.png"
+    assert doc["ETag"] == quoted_md5(data)
+    got = s3.head_object(Bucket=bucket, Key="uploads/photo.png")
+    assert got["ContentType"] == "image/png"
+    assert got["Metadata"] == {"origin": "browser"}
+    assert get_bytes(s3, bucket, "uploads/photo.png") == data
+
+    # A file outside the policy's content-length-range is refused.
+    post = s3.generate_presigned_post(bucket, "small", Conditions=[["content-length-range", 1, 10]])
+    body, content_type = multipart_form(post["fields"], "big.bin", b"x" * 11)
+    req = urllib.request.Request(post["url"], data=body, method="POST", headers={"Content-Type": content_type})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urlopen(req)
+    assert refused.value.code == 400
+    assert xml_error(refused.value.read())["Code"] == "EntityTooLarge"
+    expect_error(s3.head_object, "404", 404, has_body=False, Bucket=bucket, Key="small")
+
+
 def test_presigned_url_expired(server, s3, bucket):
     s3.put_object(Bucket=bucket, Key="exp", Body=b"x")
     url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "exp"}, ExpiresIn=1)

@@ -49,6 +49,8 @@ pub struct Server {
     pub client: Client,
     /// Whether root keys were passed through the environment.
     env_keys: bool,
+    /// More `coffer serve` arguments, kept for restarts.
+    extra_args: Vec<String>,
 }
 
 static SPAWN_COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -65,6 +67,17 @@ pub struct Spawned {
 
 /// Spawn `coffer serve` and wait for the listening line.
 pub fn spawn_coffer(data_dir: &Path, log_dir: &Path, region: Option<&str>, env_keys: bool) -> Spawned {
+    spawn_coffer_with(data_dir, log_dir, region, env_keys, &[])
+}
+
+/// [`spawn_coffer`] with more `coffer serve` arguments.
+pub fn spawn_coffer_with(
+    data_dir: &Path,
+    log_dir: &Path,
+    region: Option<&str>,
+    env_keys: bool,
+    extra_args: &[String],
+) -> Spawned {
     let n = SPAWN_COUNTER.fetch_add(1, Ordering::SeqCst);
     let log_path = log_dir.join(format!("server-{n}.stderr.log"));
     let log = std::fs::File::create(&log_path).expect("create server log");
@@ -79,6 +92,7 @@ pub fn spawn_coffer(data_dir: &Path, log_dir: &Path, region: Option<&str>, env_k
     if let Some(r) = region {
         cmd.arg("--region").arg(r);
     }
+    cmd.args(extra_args);
     cmd.env_remove("COFFER_ACCESS_KEY").env_remove("COFFER_SECRET_KEY");
     if env_keys {
         cmd.env("COFFER_ACCESS_KEY", ACCESS_KEY)
@@ -173,11 +187,31 @@ impl Server {
         );
         let data_dir = root.path().join("data");
         std::fs::create_dir_all(&data_dir).unwrap();
-        Self::start_on(root, data_dir, region, env_keys)
+        Self::start_on(root, data_dir, region, env_keys, Vec::new())
     }
 
-    fn start_on(root: Arc<tempfile::TempDir>, data_dir: PathBuf, region: Option<&str>, env_keys: bool) -> Server {
-        let sp = spawn_coffer(&data_dir, root.path(), region, env_keys);
+    /// A server started with more `coffer serve` arguments.
+    pub fn start_with_args(extra_args: &[&str]) -> Server {
+        let root = Arc::new(
+            tempfile::Builder::new()
+                .prefix("coffer-s3-test")
+                .tempdir()
+                .expect("tempdir"),
+        );
+        let data_dir = root.path().join("data");
+        std::fs::create_dir_all(&data_dir).unwrap();
+        let extra_args = extra_args.iter().map(|arg| arg.to_string()).collect();
+        Self::start_on(root, data_dir, None, true, extra_args)
+    }
+
+    fn start_on(
+        root: Arc<tempfile::TempDir>,
+        data_dir: PathBuf,
+        region: Option<&str>,
+        env_keys: bool,
+        extra_args: Vec<String>,
+    ) -> Server {
+        let sp = spawn_coffer_with(&data_dir, root.path(), region, env_keys, &extra_args);
         let region = region.unwrap_or(REGION).to_string();
         let client = make_client(&sp.endpoint, &region, ACCESS_KEY, SECRET_KEY);
         Server {
@@ -192,6 +226,7 @@ impl Server {
             log_path: sp.log_path,
             client,
             env_keys,
+            extra_args,
         }
     }
 
@@ -238,7 +273,13 @@ impl Server {
     /// must have been stopped). Returns a new `Server` sharing the temp dir.
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "stop the server before restarting");
-        let sp = spawn_coffer(&self.data_dir, self.root.path(), Some(&self.region), self.env_keys);
+        let sp = spawn_coffer_with(
+            &self.data_dir,
+            self.root.path(),
+            Some(&self.region),
+            self.env_keys,
+            &self.extra_args,
+        );
         self.client = make_client(&sp.endpoint, &self.region, ACCESS_KEY, SECRET_KEY);
         self.child = Some(sp.child);
         self.addr = sp.addr;
@@ -1056,4 +1097,47 @@ pub fn signed_chunked_len(data_len: usize, chunk_size: usize) -> usize {
         left -= n;
     }
     total
+}
+
+// ---------------------------------------------------------------------------
+// Users, through `coffer admin`
+// ---------------------------------------------------------------------------
+
+/// Runs `coffer admin` against the server's admin API with the given keys;
+/// returns its stdout, or its stderr as the error.
+pub fn admin(server: &Server, keys: (&str, &str), args: &[&str]) -> Result<String, String> {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_coffer"))
+        .arg("admin")
+        .arg("--endpoint")
+        .arg(&server.admin_endpoint)
+        .args(args)
+        .env("COFFER_ACCESS_KEY", keys.0)
+        .env("COFFER_SECRET_KEY", keys.1)
+        .output()
+        .expect("run coffer admin");
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).into_owned())
+    }
+}
+
+pub fn root_admin(server: &Server, args: &[&str]) -> String {
+    admin(server, (ACCESS_KEY, SECRET_KEY), args).unwrap_or_else(|err| panic!("coffer admin {args:?}: {err}"))
+}
+
+pub fn add_user(server: &Server, name: &str, access_key: &str, secret_key: &str) -> aws_sdk_s3::Client {
+    root_admin(
+        server,
+        &[
+            "user",
+            "add",
+            name,
+            "--access-key",
+            access_key,
+            "--secret-key",
+            secret_key,
+        ],
+    );
+    make_client(&server.endpoint, &server.region, access_key, secret_key)
 }

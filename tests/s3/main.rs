@@ -7,11 +7,13 @@
 
 mod common;
 
+mod access;
 mod auth;
 mod buckets;
 mod checksums;
 mod conditional;
 mod copy;
+mod cors;
 mod delete;
 mod durability;
 mod errors;
@@ -20,4 +22,6 @@ mod list;
 mod multipart;
 mod multipart_races;
 mod objects;
+mod post;
 mod users;
+mod vhost;

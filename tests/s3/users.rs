@@ -1,50 +1,9 @@
 //! Users and access keys: the `coffer admin` CLI over the admin API, and what
 //! other users may and may not do with a user's buckets.
 
-use std::process::Command;
-
 use aws_sdk_s3::primitives::ByteStream;
 
 use crate::common::*;
-
-/// Runs `coffer admin` against the server's admin API with the given keys;
-/// returns its stdout, or its stderr as the error.
-fn admin(server: &Server, keys: (&str, &str), args: &[&str]) -> Result<String, String> {
-    let output = Command::new(env!("CARGO_BIN_EXE_coffer"))
-        .arg("admin")
-        .arg("--endpoint")
-        .arg(&server.admin_endpoint)
-        .args(args)
-        .env("COFFER_ACCESS_KEY", keys.0)
-        .env("COFFER_SECRET_KEY", keys.1)
-        .output()
-        .expect("run coffer admin");
-    if output.status.success() {
-        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-    } else {
-        Err(String::from_utf8_lossy(&output.stderr).into_owned())
-    }
-}
-
-fn root_admin(server: &Server, args: &[&str]) -> String {
-    admin(server, (ACCESS_KEY, SECRET_KEY), args).unwrap_or_else(|err| panic!("coffer admin {args:?}: {err}"))
-}
-
-fn add_user(server: &Server, name: &str, access_key: &str, secret_key: &str) -> aws_sdk_s3::Client {
-    root_admin(
-        server,
-        &[
-            "user",
-            "add",
-            name,
-            "--access-key",
-            access_key,
-            "--secret-key",
-            secret_key,
-        ],
-    );
-    make_client(&server.endpoint, &server.region, access_key, secret_key)
-}
 
 #[tokio::test]
 async fn users_own_their_buckets_and_are_kept_out_of_others() {

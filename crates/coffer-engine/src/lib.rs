@@ -102,6 +102,16 @@ pub trait Engine: Send + Sync + 'static {
     /// removed since its record was read; the caller reads the record again.
     async fn open(&self, object: &ObjectRecord, range: Option<ByteRange>) -> EngineResult<ByteStream>;
 
+    /// Replaces the access control list of a key's version (the current one
+    /// when `version_id` is `None`), leaving everything else as it is.
+    async fn set_object_acl(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        acl: Option<String>,
+    ) -> EngineResult<()>;
+
     /// Removes a key's version (the current one when `version_id` is `None`);
     /// succeeds with no previous version when there was nothing to remove.
     async fn delete_object(&self, bucket: &str, key: &str, version_id: Option<&str>) -> EngineResult<Replaced>;

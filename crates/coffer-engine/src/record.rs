@@ -144,6 +144,10 @@ pub struct ObjectRecord {
     pub encryption: Option<EncryptionRecord>,
     #[serde(default)]
     pub delete_marker: bool,
+    /// The version's access control list, as the front end encodes it;
+    /// `None` is the default: its owner alone.
+    #[serde(default)]
+    pub acl: Option<String>,
 }
 
 impl ObjectRecord {
@@ -181,6 +185,9 @@ pub struct UploadRecord {
     pub lock: Option<LockRecord>,
     #[serde(default)]
     pub encryption: Option<EncryptionRecord>,
+    /// The ACL the completed object gets, as the front end encodes it.
+    #[serde(default)]
+    pub acl: Option<String>,
 }
 
 /// One uploaded part of a multipart upload.

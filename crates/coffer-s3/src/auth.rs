@@ -93,6 +93,12 @@ impl KeyStore {
             .map(|key| key.user.clone())
     }
 
+    /// The user with a canonical id, if one of its keys is known.
+    pub fn user_by_id(&self, id: &str) -> Option<User> {
+        let keys = self.keys.read().expect("key store lock poisoned");
+        keys.values().find(|key| key.user.id == id).map(|key| key.user.clone())
+    }
+
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Key>> {
         self.keys.write().expect("key store lock poisoned")
     }

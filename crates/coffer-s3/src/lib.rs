@@ -8,14 +8,20 @@
 //! the same SigV4 verification. It may call `coffer-engine` and nothing below
 //! it: storage is reached only through the [`coffer_engine::Engine`] trait.
 
+pub mod access;
+mod acl;
 pub mod admin;
 pub mod auth;
 mod checksum;
 mod conditions;
+mod cors;
 mod error;
 mod headers;
+mod host;
 mod names;
 mod ops;
+mod policy;
+mod post_form;
 mod preflight;
 pub mod request_id;
 
@@ -34,16 +40,29 @@ const XML_BODY_BYTES_MAX: usize = 4 << 20;
 /// Signed requests whose time is further than this from the server's are
 /// refused with RequestTimeTooSkewed, as in Amazon S3.
 const CLOCK_SKEW_SECS_MAX: u32 = 15 * 60;
+/// The largest file a browser form upload (POST Object) may carry. s3s holds
+/// a form's file whole in memory before the operation runs, so this is far
+/// below Amazon S3's 5 GB; larger uploads answer EntityTooLarge.
+const POST_OBJECT_BYTES_MAX: u64 = 64 << 20;
 
-/// Builds the S3 service over `engine`, authenticating with `keys`.
-pub fn service(engine: Arc<dyn Engine>, keys: KeyStore, region: &str) -> CofferService {
-    let s3 = ops::CofferS3::new(engine, keys.clone(), region);
+/// Builds the S3 service over `engine`, authenticating with `keys`. With a
+/// `domain`, requests to `bucket.domain` address `bucket` (virtual-hosted
+/// style); path-style requests are served either way.
+pub fn service(engine: Arc<dyn Engine>, keys: KeyStore, region: &str, domain: Option<&str>) -> CofferService {
+    let cors = cors::Cors::new(Arc::clone(&engine), domain);
+    let authorizer = Arc::new(access::Authorizer::new(Arc::clone(&engine), keys.clone()));
+    let s3 = ops::CofferS3::new(engine, Arc::clone(&authorizer), region);
     let mut builder = S3ServiceBuilder::new(s3);
     builder.set_auth(keys);
+    builder.set_access(access::CofferAccess { authorizer });
     builder.set_validation(names::BucketNames);
+    if let Some(domain) = domain {
+        builder.set_host(host::BucketDomain::new(domain));
+    }
     let mut config = S3Config::default();
     config.xml_max_body_size = XML_BODY_BYTES_MAX;
     config.presigned_url_max_skew_time_secs = CLOCK_SKEW_SECS_MAX;
+    config.post_object_max_file_size = POST_OBJECT_BYTES_MAX;
     builder.set_config(Arc::new(StaticConfigProvider::new(Arc::new(config))));
-    CofferService::new(builder.build(), region)
+    CofferService::new(builder.build(), region).with_cors(cors)
 }

@@ -23,10 +23,10 @@ pub fn check(req: &mut Request<Body>, region: &str) -> S3Result<()> {
     }
     let query = req.uri().query().unwrap_or_default();
     let mut presigned_credential = None;
-    for (name, value) in form_urlencoded(query) {
-        match name.as_str() {
+    for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+        match name.as_ref() {
             "X-Amz-Expires" => check_expires(&value)?,
-            "X-Amz-Credential" => presigned_credential = Some(value),
+            "X-Amz-Credential" => presigned_credential = Some(value.into_owned()),
             _ => {}
         }
     }
@@ -75,21 +75,6 @@ fn header_error(message: String) -> S3Error {
 
 fn query_error(message: String) -> S3Error {
     s3_error!(AuthorizationQueryParametersError, "{message}")
-}
-
-/// Decodes `application/x-www-form-urlencoded` pairs, as query strings are.
-fn form_urlencoded(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
-    query.split('&').filter(|pair| !pair.is_empty()).map(|pair| {
-        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        (decode(name), decode(value))
-    })
-}
-
-fn decode(text: &str) -> String {
-    let spaced = text.replace('+', " ");
-    percent_encoding::percent_decode_str(&spaced)
-        .decode_utf8_lossy()
-        .into_owned()
 }
 
 #[cfg(test)]

@@ -7,8 +7,11 @@
 //! and completes error bodies with `Message`, `Resource` and `RequestId`,
 //! whether the error came from s3s (signature, parsing) or from Coffer. It
 //! also runs the [`crate::preflight`] checks before s3s routes the request,
-//! and mends two HTTP-level gaps: s3s answers a ranged HEAD with 200, and a
-//! bodiless `Expect: 100-continue` request gets no interim response.
+//! passes browser form uploads through [`crate::post_form`], hands CORS
+//! preflights and the CORS headers of actual requests to
+//! [`crate::cors`], and mends two HTTP-level gaps: s3s answers a ranged HEAD
+//! with 200, and a bodiless `Expect: 100-continue` request gets no interim
+//! response.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,6 +32,10 @@ pub struct CofferService {
     inner: S3Service,
     ids: std::sync::Arc<RequestIds>,
     region: std::sync::Arc<str>,
+    /// The bucket CORS rules; `None` for the admin API, which has none.
+    cors: Option<std::sync::Arc<crate::cors::Cors>>,
+    /// The address of the connection's peer, for `aws:SourceIp` conditions.
+    peer: Option<std::net::SocketAddr>,
 }
 
 /// Request ids: a per-process random prefix and a counter, as hex, so ids are
@@ -54,19 +61,54 @@ impl CofferService {
                 prefix: rand::random(),
                 next: AtomicU64::new(1),
             }),
+            cors: None,
+            peer: None,
         }
+    }
+
+    /// This service for one connection, whose peer is at `peer`.
+    pub fn for_peer(&self, peer: std::net::SocketAddr) -> CofferService {
+        CofferService {
+            peer: Some(peer),
+            ..self.clone()
+        }
+    }
+
+    /// Answers preflight `OPTIONS` requests and adds CORS headers to
+    /// requests that carry an `Origin`, from the buckets' CORS rules.
+    pub fn with_cors(mut self, cors: crate::cors::Cors) -> CofferService {
+        self.cors = Some(std::sync::Arc::new(cors));
+        self
     }
 
     pub async fn call(&self, mut req: Request<Body>) -> Result<Response<Body>, HttpError> {
         let request_id = self.ids.next();
         let resource = req.uri().path().to_owned();
         req.extensions_mut().insert(RequestId(request_id.clone()));
+        if let Some(peer) = self.peer {
+            req.extensions_mut().insert(crate::access::PeerAddr(peer));
+        }
         let is_head = req.method() == http::Method::HEAD;
         let unread_expect_continue = expects_continue_without_body(&req);
-        let mut resp = match crate::preflight::check(&mut req, &self.region) {
-            Ok(()) => self.inner.call(req).await?,
-            Err(err) => err.to_http_response().map_err(|e| HttpError::new(Box::new(e)))?,
+        let is_options = req.method() == http::Method::OPTIONS;
+        let cors_headers = match self.cors.as_deref() {
+            Some(cors) if !is_options => cors.actual_headers(&req).await,
+            _ => None,
         };
+        let mut resp = match self.cors.as_deref() {
+            // s3s routes no OPTIONS request. S3 answers preflights before,
+            // and without, any signature check: browsers send them bare.
+            Some(cors) if is_options => cors.preflight(&req).await,
+            _ => match crate::preflight::check(&mut req, &self.region) {
+                Ok(()) => crate::post_form::call(&self.inner, req).await?,
+                Err(err) => err.to_http_response().map_err(|e| HttpError::new(Box::new(e)))?,
+            },
+        };
+        if let Some(headers) = cors_headers {
+            // Errors too carry them, as in S3, so a browser script can read
+            // why its request failed.
+            resp.headers_mut().extend(headers);
+        }
         complete_error_body(&mut resp, &resource, &request_id);
         // s3s answers a ranged GET with 206 but a ranged HEAD with 200.
         if is_head && resp.status() == http::StatusCode::OK && resp.headers().contains_key(http::header::CONTENT_RANGE)
@@ -156,7 +198,7 @@ fn complete_error_body(resp: &mut Response<Body>, resource: &str, request_id: &s
         .insert(http::header::CONTENT_LENGTH, HeaderValue::from(len));
 }
 
-fn escape_xml(text: &str) -> String {
+pub(crate) fn escape_xml(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

@@ -167,6 +167,18 @@ impl Engine for Store {
         self.inner.blobs.open(object, range).await
     }
 
+    async fn set_object_acl(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        acl: Option<String>,
+    ) -> EngineResult<()> {
+        let (bucket, key, version_id) = (bucket.to_owned(), key.to_owned(), version_id.map(str::to_owned));
+        self.blocking(move |inner| inner.meta.set_object_acl(&bucket, &key, version_id.as_deref(), acl))
+            .await
+    }
+
     async fn delete_object(&self, bucket: &str, key: &str, version_id: Option<&str>) -> EngineResult<Replaced> {
         let (bucket, key, version_id) = (bucket.to_owned(), key.to_owned(), version_id.map(str::to_owned));
         self.blocking(move |inner| {

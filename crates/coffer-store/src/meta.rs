@@ -292,6 +292,31 @@ impl Meta {
         }
     }
 
+    pub fn set_object_acl(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        acl: Option<String>,
+    ) -> EngineResult<()> {
+        self.write(|txn| {
+            require_bucket(&txn.open_table(BUCKETS).map_err(internal)?, bucket)?;
+            let mut objects = txn.open_table(OBJECTS).map_err(internal)?;
+            let id = object_key(bucket, key);
+            let mut object = match get::<ObjectRecord>(&objects, &id)? {
+                Some(object) if version_id.is_none_or(|wanted| wanted == object.version_id) => object,
+                Some(_) => return Err(no_such_version(key, version_id)),
+                None if version_id.is_some() => return Err(no_such_version(key, version_id)),
+                None => return Err(EngineError::NoSuchKey(key.to_owned())),
+            };
+            object.acl = acl;
+            objects
+                .insert(id.as_slice(), encode(&object)?.as_slice())
+                .map_err(internal)?;
+            Ok(())
+        })
+    }
+
     /// Removes the current version of `key` if `version_id` names it (or is
     /// `None`); removing what is not there is not an error, as in S3.
     pub fn delete_object(&self, bucket: &str, key: &str, version_id: Option<&str>) -> EngineResult<Replaced> {

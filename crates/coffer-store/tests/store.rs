@@ -38,6 +38,7 @@ fn object(key: &str, size: u64) -> ObjectRecord {
         lock: None,
         encryption: None,
         delete_marker: false,
+        acl: None,
     }
 }
 
@@ -216,6 +217,7 @@ fn upload(key: &str, upload_id: &str) -> UploadRecord {
         tags: Default::default(),
         lock: None,
         encryption: None,
+        acl: None,
     }
 }
 

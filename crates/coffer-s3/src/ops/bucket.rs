@@ -5,6 +5,8 @@ use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use super::CofferS3;
+use crate::access::ACL_CONFIG;
+use crate::acl::Acl;
 use crate::error::from_engine;
 
 impl CofferS3 {
@@ -56,6 +58,7 @@ impl CofferS3 {
                 "The {constraint} location constraint is incompatible for the region specific endpoint this request was sent to."
             ));
         }
+        let acl = Acl::from_headers(&req.headers, &user.id, &user.id)?;
         let record = BucketRecord {
             name: input.bucket.clone(),
             owner: user.id.clone(),
@@ -65,9 +68,17 @@ impl CofferS3 {
             object_lock_enabled: input.object_lock_enabled_for_bucket.unwrap_or(false),
         };
         match self.engine.create_bucket(record).await {
-            Ok(()) => Ok(S3Response::new(CreateBucketOutput {
-                location: Some(format!("/{}", input.bucket)),
-            })),
+            Ok(()) => {
+                if let Some(acl) = acl {
+                    self.engine
+                        .put_bucket_config(&input.bucket, ACL_CONFIG, Some(acl.encode().into_bytes()))
+                        .await
+                        .map_err(from_engine)?;
+                }
+                Ok(S3Response::new(CreateBucketOutput {
+                    location: Some(format!("/{}", input.bucket)),
+                }))
+            }
             Err(EngineError::BucketExists { owner, .. }) if owner == user.id => Err(s3_error!(
                 BucketAlreadyOwnedByYou,
                 "Your previous request to create the named bucket succeeded and you already own it."
@@ -80,7 +91,7 @@ impl CofferS3 {
         &self,
         req: S3Request<HeadBucketInput>,
     ) -> S3Result<S3Response<HeadBucketOutput>> {
-        let bucket = self.owned_bucket(&req, &req.input.bucket).await?;
+        let bucket = self.target_bucket(&req, &req.input.bucket).await?;
         Ok(S3Response::new(HeadBucketOutput {
             bucket_region: Some(bucket.location.unwrap_or_else(|| self.region.clone())),
             ..Default::default()
@@ -91,7 +102,7 @@ impl CofferS3 {
         &self,
         req: S3Request<DeleteBucketInput>,
     ) -> S3Result<S3Response<DeleteBucketOutput>> {
-        self.owned_bucket(&req, &req.input.bucket).await?;
+        self.target_bucket(&req, &req.input.bucket).await?;
         self.engine
             .delete_bucket(&req.input.bucket)
             .await
@@ -103,7 +114,7 @@ impl CofferS3 {
         &self,
         req: S3Request<GetBucketLocationInput>,
     ) -> S3Result<S3Response<GetBucketLocationOutput>> {
-        let bucket = self.owned_bucket(&req, &req.input.bucket).await?;
+        let bucket = self.target_bucket(&req, &req.input.bucket).await?;
         Ok(S3Response::new(GetBucketLocationOutput {
             location_constraint: bucket.location.map(BucketLocationConstraint::from),
         }))
@@ -113,7 +124,7 @@ impl CofferS3 {
         &self,
         req: S3Request<GetBucketVersioningInput>,
     ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
-        let bucket = self.owned_bucket(&req, &req.input.bucket).await?;
+        let bucket = self.target_bucket(&req, &req.input.bucket).await?;
         Ok(S3Response::new(GetBucketVersioningOutput {
             status: bucket.versioning.map(BucketVersioningStatus::from),
             mfa_delete: None,

@@ -31,11 +31,11 @@ impl CofferS3 {
         &self,
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
-        let target_bucket = self.owned_bucket(&req, &req.input.bucket).await?;
+        let target_bucket = self.target_bucket(&req, &req.input.bucket).await?;
         let user = self.caller(&req)?;
         let input = &req.input;
         let (source_bucket, source_key, source_version) = copy_source(&input.copy_source)?;
-        self.source_bucket(&req, source_bucket).await?;
+        self.source_bucket(&req, source_bucket, source_key).await?;
         let replace = match input.metadata_directive.as_ref().map(MetadataDirective::as_str) {
             None | Some(MetadataDirective::COPY) => false,
             Some(MetadataDirective::REPLACE) => true,
@@ -81,7 +81,11 @@ impl CofferS3 {
         } else {
             (source.object.content.clone(), source.object.user_metadata.clone())
         };
-        let object = new_object(input.key.clone(), &digest, staged.size(), user.id, content, metadata);
+        let acl = self
+            .requested_object_acl(&req.headers, &target_bucket, &user.id)
+            .await?;
+        let mut object = new_object(input.key.clone(), &digest, staged.size(), user.id, content, metadata);
+        object.acl = acl;
         let mut result = CopyObjectResult {
             e_tag: Some(ETag::Strong(object.etag.clone())),
             last_modified: Some(object.last_modified.into()),

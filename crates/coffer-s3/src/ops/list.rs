@@ -135,7 +135,7 @@ impl CofferS3 {
         &self,
         req: S3Request<ListObjectsInput>,
     ) -> S3Result<S3Response<ListObjectsOutput>> {
-        let bucket = self.owned_bucket(&req, &req.input.bucket).await?;
+        let bucket = self.target_bucket(&req, &req.input.bucket).await?;
         let user = self.caller(&req)?;
         let input = req.input;
         let encoding = Encoding::from_request(input.encoding_type.as_ref())?;
@@ -179,7 +179,7 @@ impl CofferS3 {
         &self,
         req: S3Request<ListObjectsV2Input>,
     ) -> S3Result<S3Response<ListObjectsV2Output>> {
-        let bucket = self.owned_bucket(&req, &req.input.bucket).await?;
+        let bucket = self.target_bucket(&req, &req.input.bucket).await?;
         let user = self.caller(&req)?;
         let input = req.input;
         let encoding = Encoding::from_request(input.encoding_type.as_ref())?;
@@ -234,7 +234,7 @@ impl CofferS3 {
         &self,
         req: S3Request<ListObjectVersionsInput>,
     ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
-        let bucket = self.owned_bucket(&req, &req.input.bucket).await?;
+        let bucket = self.target_bucket(&req, &req.input.bucket).await?;
         let user = self.caller(&req)?;
         let input = req.input;
         let encoding = Encoding::from_request(input.encoding_type.as_ref())?;

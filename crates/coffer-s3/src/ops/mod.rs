@@ -1,12 +1,16 @@
 //! The S3 operations Coffer serves, one file per family. Each `do_*` method
 //! holds an operation's semantics; the `S3` impl below only routes to them.
 
+mod access_settings;
+mod acl;
 mod bucket;
 mod copy;
 mod cors;
 mod list;
 mod multipart;
 mod object;
+mod policy;
+mod post;
 
 use std::sync::Arc;
 
@@ -14,7 +18,8 @@ use coffer_engine::{BucketRecord, ByteRange, ByteStream, Engine, EngineError, Ob
 use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 
-use crate::auth::{KeyStore, User};
+use crate::access::Authorizer;
+use crate::auth::User;
 use crate::checksum::{Algorithm, BodyHasher, Digest};
 use crate::error::from_engine;
 
@@ -38,26 +43,23 @@ struct Opened<T> {
 /// S3's semantics over a storage engine.
 pub struct CofferS3 {
     engine: Arc<dyn Engine>,
-    keys: KeyStore,
+    authorizer: Arc<Authorizer>,
     region: String,
 }
 
 impl CofferS3 {
-    pub fn new(engine: Arc<dyn Engine>, keys: KeyStore, region: &str) -> CofferS3 {
+    pub fn new(engine: Arc<dyn Engine>, authorizer: Arc<Authorizer>, region: &str) -> CofferS3 {
         CofferS3 {
             engine,
-            keys,
+            authorizer,
             region: region.to_owned(),
         }
     }
 
-    /// The user who signed the request. s3s has already refused anonymous
-    /// requests by the time an operation runs.
+    /// The user who signed the request, or S3's anonymous user. The access
+    /// hook has already decided that this caller may make this request.
     fn caller<T>(&self, req: &S3Request<T>) -> S3Result<User> {
-        req.credentials
-            .as_ref()
-            .and_then(|credentials| self.keys.user(&credentials.access_key))
-            .ok_or_else(|| s3_error!(AccessDenied, "Access Denied"))
+        self.authorizer.caller(req.credentials.as_ref())
     }
 
     /// Reads the record of a key's version, lets `plan` check it and choose
@@ -101,29 +103,53 @@ impl CofferS3 {
         Ok((staged, hasher.finish()))
     }
 
-    /// The bucket a request addresses, if the caller may use it: for now, if
-    /// the caller owns it, and it is owned by the account the request's
-    /// `x-amz-expected-bucket-owner` names, if any.
-    async fn owned_bucket<T>(&self, req: &S3Request<T>, name: &str) -> S3Result<BucketRecord> {
-        self.bucket_owned_as(req, name, EXPECTED_OWNER).await
+    /// The encoded ACL a write of a new object by `owner` asks for in its
+    /// headers, if the bucket's settings allow it.
+    async fn requested_object_acl(
+        &self,
+        headers: &http::HeaderMap,
+        bucket: &BucketRecord,
+        owner: &str,
+    ) -> S3Result<Option<String>> {
+        let Some(acl) = crate::acl::Acl::from_headers(headers, owner, &bucket.owner)? else {
+            return Ok(None);
+        };
+        self.authorizer.check_acl_allowed(bucket, &acl).await?;
+        Ok(Some(acl.encode()))
     }
 
-    /// The source bucket of a copy, checked as [`Self::owned_bucket`] checks
-    /// the target, against `x-amz-source-expected-bucket-owner`.
-    async fn source_bucket<T>(&self, req: &S3Request<T>, name: &str) -> S3Result<BucketRecord> {
-        self.bucket_owned_as(req, name, EXPECTED_SOURCE_OWNER).await
+    /// The bucket a request addresses, if it is owned by the account the
+    /// request's `x-amz-expected-bucket-owner` names, if any. Whether the
+    /// caller may use it was decided by the access hook (`crate::access`).
+    async fn target_bucket<T>(&self, req: &S3Request<T>, name: &str) -> S3Result<BucketRecord> {
+        self.bucket_owned_by_expected(req, name, EXPECTED_OWNER).await
     }
 
-    async fn bucket_owned_as<T>(
+    /// The source of a copy: checked against `x-amz-source-expected-bucket-owner`,
+    /// and the caller must be allowed to read `key` in it.
+    async fn source_bucket<T>(&self, req: &S3Request<T>, name: &str, key: &str) -> S3Result<BucketRecord> {
+        let bucket = self.bucket_owned_by_expected(req, name, EXPECTED_SOURCE_OWNER).await?;
+        self.authorizer
+            .authorize(
+                req.credentials.as_ref(),
+                &bucket,
+                Some(key),
+                "s3:GetObject",
+                &Default::default(),
+            )
+            .await?;
+        Ok(bucket)
+    }
+
+    async fn bucket_owned_by_expected<T>(
         &self,
         req: &S3Request<T>,
         name: &str,
         expected_owner_header: &str,
     ) -> S3Result<BucketRecord> {
-        let user = self.caller(req)?;
         let bucket = self.engine.bucket(name).await.map_err(from_engine)?;
         let expected_owner = req.headers.get(expected_owner_header).map(http::HeaderValue::as_bytes);
-        if bucket.owner != user.id || expected_owner.is_some_and(|owner| owner != bucket.owner.as_bytes()) {
+        if expected_owner.is_some_and(|owner| owner != bucket.owner.as_bytes()) {
             return Err(s3_error!(AccessDenied, "Access Denied"));
         }
         Ok(bucket)
@@ -245,8 +271,97 @@ impl S3 for CofferS3 {
         self.do_get_bucket_cors(req).await
     }
 
-    async fn delete_bucket_cors(&self, req: S3Request<DeleteBucketCorsInput>) -> S3Result<S3Response<DeleteBucketCorsOutput>> {
+    async fn delete_bucket_cors(
+        &self,
+        req: S3Request<DeleteBucketCorsInput>,
+    ) -> S3Result<S3Response<DeleteBucketCorsOutput>> {
         self.do_delete_bucket_cors(req).await
+    }
+
+    async fn put_bucket_policy(
+        &self,
+        req: S3Request<PutBucketPolicyInput>,
+    ) -> S3Result<S3Response<PutBucketPolicyOutput>> {
+        self.do_put_bucket_policy(req).await
+    }
+
+    async fn get_bucket_policy(
+        &self,
+        req: S3Request<GetBucketPolicyInput>,
+    ) -> S3Result<S3Response<GetBucketPolicyOutput>> {
+        self.do_get_bucket_policy(req).await
+    }
+
+    async fn delete_bucket_policy(
+        &self,
+        req: S3Request<DeleteBucketPolicyInput>,
+    ) -> S3Result<S3Response<DeleteBucketPolicyOutput>> {
+        self.do_delete_bucket_policy(req).await
+    }
+
+    async fn get_bucket_policy_status(
+        &self,
+        req: S3Request<GetBucketPolicyStatusInput>,
+    ) -> S3Result<S3Response<GetBucketPolicyStatusOutput>> {
+        self.do_get_bucket_policy_status(req).await
+    }
+
+    async fn get_bucket_acl(&self, req: S3Request<GetBucketAclInput>) -> S3Result<S3Response<GetBucketAclOutput>> {
+        self.do_get_bucket_acl(req).await
+    }
+
+    async fn put_bucket_acl(&self, req: S3Request<PutBucketAclInput>) -> S3Result<S3Response<PutBucketAclOutput>> {
+        self.do_put_bucket_acl(req).await
+    }
+
+    async fn get_object_acl(&self, req: S3Request<GetObjectAclInput>) -> S3Result<S3Response<GetObjectAclOutput>> {
+        self.do_get_object_acl(req).await
+    }
+
+    async fn put_object_acl(&self, req: S3Request<PutObjectAclInput>) -> S3Result<S3Response<PutObjectAclOutput>> {
+        self.do_put_object_acl(req).await
+    }
+
+    async fn put_public_access_block(
+        &self,
+        req: S3Request<PutPublicAccessBlockInput>,
+    ) -> S3Result<S3Response<PutPublicAccessBlockOutput>> {
+        self.do_put_public_access_block(req).await
+    }
+
+    async fn get_public_access_block(
+        &self,
+        req: S3Request<GetPublicAccessBlockInput>,
+    ) -> S3Result<S3Response<GetPublicAccessBlockOutput>> {
+        self.do_get_public_access_block(req).await
+    }
+
+    async fn delete_public_access_block(
+        &self,
+        req: S3Request<DeletePublicAccessBlockInput>,
+    ) -> S3Result<S3Response<DeletePublicAccessBlockOutput>> {
+        self.do_delete_public_access_block(req).await
+    }
+
+    async fn put_bucket_ownership_controls(
+        &self,
+        req: S3Request<PutBucketOwnershipControlsInput>,
+    ) -> S3Result<S3Response<PutBucketOwnershipControlsOutput>> {
+        self.do_put_bucket_ownership_controls(req).await
+    }
+
+    async fn get_bucket_ownership_controls(
+        &self,
+        req: S3Request<GetBucketOwnershipControlsInput>,
+    ) -> S3Result<S3Response<GetBucketOwnershipControlsOutput>> {
+        self.do_get_bucket_ownership_controls(req).await
+    }
+
+    async fn delete_bucket_ownership_controls(
+        &self,
+        req: S3Request<DeleteBucketOwnershipControlsInput>,
+    ) -> S3Result<S3Response<DeleteBucketOwnershipControlsOutput>> {
+        self.do_delete_bucket_ownership_controls(req).await
     }
 
     async fn list_object_versions(
@@ -254,5 +369,9 @@ impl S3 for CofferS3 {
         req: S3Request<ListObjectVersionsInput>,
     ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
         self.do_list_object_versions(req).await
+    }
+
+    async fn post_object(&self, req: S3Request<PostObjectInput>) -> S3Result<S3Response<PostObjectOutput>> {
+        self.do_post_object(req).await
     }
 }

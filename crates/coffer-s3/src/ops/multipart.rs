@@ -127,7 +127,7 @@ impl CofferS3 {
         &self,
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
-        let bucket = self.owned_bucket(&req, &req.input.bucket).await?;
+        let bucket = self.target_bucket(&req, &req.input.bucket).await?;
         let user = self.caller(&req)?;
         let input = req.input;
         let algorithm = Algorithm::from_request(input.checksum_algorithm.as_ref())?;
@@ -142,6 +142,7 @@ impl CofferS3 {
             }
             None => None,
         };
+        let acl = self.requested_object_acl(&req.headers, &bucket, &user.id).await?;
         let upload = UploadRecord {
             upload_id: new_upload_id(),
             key: input.key.clone(),
@@ -155,6 +156,7 @@ impl CofferS3 {
             tags: Default::default(),
             lock: None,
             encryption: None,
+            acl,
         };
         let upload_id = upload.upload_id.clone();
         self.engine
@@ -221,7 +223,7 @@ impl CofferS3 {
             .part_target(&req, &input.bucket, &input.key, &input.upload_id, input.part_number)
             .await?;
         let (source_bucket, source_key, source_version) = copy_source(&input.copy_source)?;
-        self.source_bucket(&req, source_bucket).await?;
+        self.source_bucket(&req, source_bucket, source_key).await?;
         let conditions = Conditions {
             if_match: input.copy_source_if_match.as_ref(),
             if_none_match: input.copy_source_if_none_match.as_ref(),
@@ -262,7 +264,7 @@ impl CofferS3 {
         &self,
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
-        let bucket = self.owned_bucket(&req, &req.input.bucket).await?;
+        let bucket = self.target_bucket(&req, &req.input.bucket).await?;
         let user = self.caller(&req)?;
         let input = &req.input;
         let condition = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
@@ -383,6 +385,7 @@ impl CofferS3 {
             lock: upload.lock.clone(),
             encryption: upload.encryption.clone(),
             delete_marker: false,
+            acl: upload.acl.clone(),
         };
         let mut output = CompleteMultipartUploadOutput {
             bucket: Some(bucket.name.clone()),
@@ -405,7 +408,7 @@ impl CofferS3 {
         &self,
         req: S3Request<AbortMultipartUploadInput>,
     ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
-        let bucket = self.owned_bucket(&req, &req.input.bucket).await?;
+        let bucket = self.target_bucket(&req, &req.input.bucket).await?;
         let input = &req.input;
         if let Some(initiated) = &input.if_match_initiated_time {
             let upload = self
@@ -428,7 +431,7 @@ impl CofferS3 {
     }
 
     pub(super) async fn do_list_parts(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
-        let bucket = self.owned_bucket(&req, &req.input.bucket).await?;
+        let bucket = self.target_bucket(&req, &req.input.bucket).await?;
         let user = self.caller(&req)?;
         let input = req.input;
         let upload = self
@@ -501,7 +504,7 @@ impl CofferS3 {
         &self,
         req: S3Request<ListMultipartUploadsInput>,
     ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
-        let bucket = self.owned_bucket(&req, &req.input.bucket).await?;
+        let bucket = self.target_bucket(&req, &req.input.bucket).await?;
         let user = self.caller(&req)?;
         let input = req.input;
         let encoding = Encoding::from_request(input.encoding_type.as_ref())?;
@@ -574,7 +577,7 @@ impl CofferS3 {
         upload_id: &str,
         number: i32,
     ) -> S3Result<(BucketRecord, UploadRecord, u32)> {
-        let bucket = self.owned_bucket(req, bucket).await?;
+        let bucket = self.target_bucket(req, bucket).await?;
         let number = part_number(number)?;
         let upload = self
             .engine

@@ -210,10 +210,11 @@ struct ReadPlan {
 
 impl CofferS3 {
     pub(super) async fn do_put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
-        let bucket = self.owned_bucket(&req, &req.input.bucket).await?;
+        let bucket = self.target_bucket(&req, &req.input.bucket).await?;
         let user = self.caller(&req)?;
         check_declared_size(&req.headers, req.input.content_length, PUT_OBJECT_BYTES_MAX)?;
         let declared = Declared::from_headers(&req.headers, DEFAULT_ALGORITHM)?;
+        let acl = self.requested_object_acl(&req.headers, &bucket, &user.id).await?;
         let input = req.input;
         let condition = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
         let metadata = user_metadata(input.metadata.as_ref())?;
@@ -230,7 +231,8 @@ impl CofferS3 {
             ));
         }
 
-        let object = new_object(input.key, &digest, staged.size(), user.id, content, metadata);
+        let mut object = new_object(input.key, &digest, staged.size(), user.id, content, metadata);
+        object.acl = acl;
         let mut output = PutObjectOutput {
             e_tag: Some(ETag::Strong(object.etag.clone())),
             ..Default::default()
@@ -244,7 +246,7 @@ impl CofferS3 {
     }
 
     pub(super) async fn do_get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
-        self.owned_bucket(&req, &req.input.bucket).await?;
+        self.target_bucket(&req, &req.input.bucket).await?;
         let input = &req.input;
         let read = read_request!(input);
         let opened = self
@@ -267,7 +269,7 @@ impl CofferS3 {
         &self,
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
-        self.owned_bucket(&req, &req.input.bucket).await?;
+        self.target_bucket(&req, &req.input.bucket).await?;
         let input = &req.input;
         let read = read_request!(input);
         let object = self
@@ -290,7 +292,7 @@ impl CofferS3 {
         &self,
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
-        self.owned_bucket(&req, &req.input.bucket).await?;
+        self.target_bucket(&req, &req.input.bucket).await?;
         let input = req.input;
         self.engine
             .delete_object(
@@ -310,7 +312,7 @@ impl CofferS3 {
         &self,
         req: S3Request<DeleteObjectsInput>,
     ) -> S3Result<S3Response<DeleteObjectsOutput>> {
-        self.owned_bucket(&req, &req.input.bucket).await?;
+        self.target_bucket(&req, &req.input.bucket).await?;
         let input = req.input;
         let objects = input.delete.objects;
         if objects.is_empty() || objects.len() > DELETE_OBJECTS_KEYS_MAX {
@@ -375,6 +377,7 @@ pub(super) fn new_object(
         lock: None,
         encryption: None,
         delete_marker: false,
+        acl: None,
     }
 }
 
