@@ -667,6 +667,98 @@ mod tests {
         }
     }
 
+    /// Properties that hold for every policy, checked over policies and
+    /// requests built from a seeded generator (the seed is in the message):
+    /// the order of statements never matters; a Deny that applies always
+    /// wins; a policy allows only if one of its Allow statements alone does.
+    #[test]
+    fn evaluation_properties_hold_for_generated_policies() {
+        let principals = [r#""*""#, r#"{"AWS":"alice"}"#, r#"{"AWS":"arn:aws:iam::1:user/bob"}"#];
+        let actions = [
+            r#""s3:*""#,
+            r#""s3:GetObject""#,
+            r#"["s3:Get*","s3:List*"]"#,
+            r#""s3:PutObject""#,
+        ];
+        let resources = [
+            r#""arn:aws:s3:::b/*""#,
+            r#""arn:aws:s3:::b""#,
+            r#""arn:aws:s3:::b/docs/*""#,
+            r#""*""#,
+        ];
+        let conditions = ["", r#","Condition":{"StringLike":{"s3:prefix":"docs/*"}}"#];
+        let requests = [
+            ("s3:GetObject", "arn:aws:s3:::b/docs/x"),
+            ("s3:PutObject", "arn:aws:s3:::b/k"),
+            ("s3:ListBucket", "arn:aws:s3:::b"),
+        ];
+        let callers = [
+            Principal::Anonymous,
+            alice(),
+            Principal::User {
+                id: "b1".into(),
+                name: "bob".into(),
+            },
+        ];
+        let mut seed: u64 = 0x5eed_c0ff_ee00_0001;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        for round in 0..300 {
+            let statements: Vec<String> = (0..1 + next(4))
+                .map(|_| {
+                    format!(
+                        r#"{{"Effect":"{}","Principal":{},"Action":{},"Resource":{}{}}}"#,
+                        if next(3) == 0 { "Deny" } else { "Allow" },
+                        principals[next(principals.len())],
+                        actions[next(actions.len())],
+                        resources[next(resources.len())],
+                        conditions[next(conditions.len())],
+                    )
+                })
+                .collect();
+            let document = |statements: &[String]| format!(r#"{{"Statement":[{}]}}"#, statements.join(","));
+            let policy = Policy::parse(document(&statements).as_bytes(), "b").unwrap();
+            let reversed: Vec<String> = statements.iter().rev().cloned().collect();
+            let reversed = Policy::parse(document(&reversed).as_bytes(), "b").unwrap();
+            let (action, resource) = requests[next(requests.len())];
+            let principal = &callers[next(callers.len())];
+            let context: HashMap<String, String> = [("s3:prefix".to_owned(), "docs/a".to_owned())].into();
+            let request = Request {
+                principal,
+                action,
+                resource,
+                context: &context,
+            };
+            let verdict = policy.evaluate(&request);
+            assert_eq!(
+                verdict,
+                reversed.evaluate(&request),
+                "round {round}: order matters for {statements:?}"
+            );
+            let alone = |statement: &String| {
+                Policy::parse(document(std::slice::from_ref(statement)).as_bytes(), "b")
+                    .unwrap()
+                    .evaluate(&request)
+            };
+            let verdicts: Vec<Verdict> = statements.iter().map(alone).collect();
+            let expected = if verdicts.contains(&Verdict::Deny) {
+                Verdict::Deny
+            } else if verdicts.contains(&Verdict::Allow) {
+                Verdict::Allow
+            } else {
+                Verdict::Silent
+            };
+            assert_eq!(
+                verdict, expected,
+                "round {round}: {statements:?} for {principal:?} {action} {resource}"
+            );
+        }
+    }
+
     #[test]
     fn malformed_policies_are_refused() {
         let refused = [
