@@ -504,7 +504,15 @@ mod tests {
             "Condition":{"StringNotEquals":{"s3:x-amz-acl":"bucket-owner-full-control"}}}]}"#;
         let max_keys = r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:ListBucket","Resource":"arn:aws:s3:::b",
             "Condition":{"NumericLessThanEquals":{"s3:max-keys":"10"}}}]}"#;
-        let cases: &[(&str, &Principal, &str, &str, &[(&str, &str)], Verdict)] = &[
+        type Case<'a> = (
+            &'a str,
+            &'a Principal,
+            &'a str,
+            &'a str,
+            &'a [(&'a str, &'a str)],
+            Verdict,
+        );
+        let cases: &[Case<'_>] = &[
             (
                 PUBLIC_READ,
                 &anonymous,
