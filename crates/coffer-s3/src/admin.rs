@@ -27,8 +27,8 @@ use s3s::{Body, S3Request, S3Response, S3Result, s3_error};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{KeyStore, User};
+use crate::edge::CofferService;
 use crate::error::from_engine;
-use crate::request_id::CofferService;
 
 const API_PREFIX: &str = "/admin/v1/";
 /// Admin request bodies are small JSON documents.

@@ -2,7 +2,7 @@
 //! bucket's `cors` configuration document, JSON), how a browser request is
 //! matched against them, the `Access-Control-*` headers a match adds to a
 //! response, and the answer to preflight `OPTIONS` requests, which s3s does
-//! not route. `ops/cors.rs` owns Put/Get/DeleteBucketCors; `request_id.rs`
+//! not route. `ops/cors.rs` owns Put/Get/DeleteBucketCors; `edge.rs`
 //! calls [`Cors`] around every request.
 //!
 //! Matching follows Amazon S3: the first rule wins whose `AllowedOrigin`
@@ -23,9 +23,9 @@ use s3s::Body;
 use s3s::host::S3Host;
 use serde::{Deserialize, Serialize};
 
+use crate::edge::escape_xml;
 use crate::error::from_engine;
 use crate::host::BucketDomain;
-use crate::request_id::escape_xml;
 
 /// The kind under which the rules are kept with [`Engine::put_bucket_config`].
 pub const CONFIG_KIND: &str = "cors";
@@ -317,7 +317,7 @@ impl Cors {
 }
 
 /// An S3 error document; the CORS refusals also name the method and the kind
-/// of resource, as Amazon S3's do. `request_id.rs` completes it with
+/// of resource, as Amazon S3's do. `edge.rs` completes it with
 /// `Resource` and `RequestId`.
 fn error_response(status: StatusCode, code: &str, message: &str, cors: Option<(&str, &str)>) -> Response<Body> {
     let mut xml = format!(

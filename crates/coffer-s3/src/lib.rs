@@ -15,6 +15,7 @@ pub mod auth;
 mod checksum;
 mod conditions;
 mod cors;
+pub mod edge;
 mod error;
 mod headers;
 mod host;
@@ -23,7 +24,6 @@ mod ops;
 mod policy;
 mod post_form;
 mod preflight;
-pub mod request_id;
 
 use std::sync::Arc;
 
@@ -32,7 +32,7 @@ use s3s::config::{S3Config, StaticConfigProvider};
 use s3s::service::S3ServiceBuilder;
 
 pub use crate::auth::{KeyStore, User};
-pub use crate::request_id::CofferService;
+pub use crate::edge::CofferService;
 
 /// XML request bodies (DeleteObjects, bucket configurations) larger than this
 /// are refused with MaxMessageLengthExceeded.

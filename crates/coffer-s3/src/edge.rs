@@ -1,5 +1,6 @@
-//! The outermost layer: gives every request an id and makes every error body
-//! complete.
+//! The edge: the outermost layer, between hyper and s3s. It gives every
+//! request an id, makes every error body complete, and handles what must
+//! happen before s3s parses a request or after it answers.
 //!
 //! s3s renders S3's error XML but leaves out `Resource` and `RequestId`, and
 //! sets no `x-amz-request-id`, and some of its errors carry no `Message`.
