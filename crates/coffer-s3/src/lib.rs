@@ -2,10 +2,12 @@
 //!
 //! s3s parses HTTP requests into typed S3 operations, verifies SigV4 and
 //! renders S3's XML; this crate supplies S3's semantics on top: the
-//! operations in [`ops`] (one file per family), conditional requests,
-//! checksums, the mapping of storage errors to S3 errors, and the request-id
-//! layer. It also serves the admin API ([`admin`]) on its own listener, with
-//! the same SigV4 verification. It may call `coffer-engine` and nothing below
+//! operations in [`ops`] (one file per family), the authorization of every
+//! request ([`access`]: bucket policies, ACLs), conditional requests,
+//! checksums, CORS, browser form uploads, virtual-hosted addressing, the
+//! mapping of storage errors to S3 errors, and the [`edge`] layer between
+//! hyper and s3s. It also serves the admin API ([`admin`]) on its own
+//! listener, with the same SigV4 verification. It may call `coffer-engine` and nothing below
 //! it: storage is reached only through the [`coffer_engine::Engine`] trait.
 
 pub mod access;
