@@ -1,8 +1,10 @@
 //! The storage engine contract: what Coffer stores, and the operations a
 //! backend must offer to store it.
 //!
-//! This crate owns the records (buckets, object versions, the data segments an
-//! object is made of) and the [`Engine`] trait. It knows nothing of HTTP, XML or
+//! This crate owns the records (buckets and their configuration documents,
+//! object versions and the data segments an object is made of, multipart
+//! uploads and their parts, users and their access keys) and the [`Engine`]
+//! trait. It knows nothing of HTTP, XML or
 //! S3 error codes, and it performs no I/O: the S3 front end (`coffer-s3`) calls
 //! the trait, and backends (`coffer-store`, later others) implement it. A
 //! backend may depend on this crate and nothing above it.
