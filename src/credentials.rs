@@ -7,12 +7,8 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use rand::Rng;
-use rand::distr::Alphanumeric;
 
 const CREDENTIALS_FILE: &str = "credentials";
-const ACCESS_KEY_LEN: usize = 20;
-const SECRET_KEY_LEN: usize = 40;
 
 pub struct RootKeys {
     pub access_key: String,
@@ -51,10 +47,8 @@ pub fn root_keys(
         };
         return Ok((RootKeys { access_key, secret_key }, Source::Stored));
     }
-    let keys = RootKeys {
-        access_key: random_key(ACCESS_KEY_LEN).to_ascii_uppercase(),
-        secret_key: random_key(SECRET_KEY_LEN),
-    };
+    let (access_key, secret_key) = coffer_s3::auth::new_key_pair();
+    let keys = RootKeys { access_key, secret_key };
     fs::create_dir_all(data_dir)?;
     let staging = data_dir.join(format!("{CREDENTIALS_FILE}.new"));
     let mut file = fs::OpenOptions::new()
@@ -68,12 +62,4 @@ pub fn root_keys(
     fs::rename(&staging, &path)?;
     fs::File::open(data_dir)?.sync_all()?;
     Ok((keys, Source::Generated))
-}
-
-fn random_key(len: usize) -> String {
-    rand::rng()
-        .sample_iter(Alphanumeric)
-        .take(len)
-        .map(char::from)
-        .collect()
 }

@@ -19,22 +19,18 @@ use std::sync::Arc;
 use bytes::Bytes;
 use coffer_engine::{Engine, KeyRecord, UserRecord};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
-use rand::Rng;
-use rand::distr::Alphanumeric;
 use s3s::route::S3Route;
 use s3s::service::S3ServiceBuilder;
 use s3s::{Body, S3Request, S3Response, S3Result, s3_error};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{KeyStore, User};
+use crate::auth::{KeyStore, User, new_key_pair};
 use crate::edge::CofferService;
 use crate::error::from_engine;
 
 const API_PREFIX: &str = "/admin/v1/";
 /// Admin request bodies are small JSON documents.
 const BODY_BYTES_MAX: usize = 64 << 10;
-const ACCESS_KEY_LEN: usize = 20;
-const SECRET_KEY_LEN: usize = 40;
 /// The user the root keys of `coffer serve` belong to; never stored.
 pub const ROOT_USER: &str = "root";
 /// IAM's rule for user names: letters, digits and `+=,.@_-`, up to 64.
@@ -129,14 +125,6 @@ fn route<'a>(method: &Method, path: &'a str) -> Option<Call<'a>> {
         (&Method::DELETE, ["keys", access_key]) => Call::DeleteKey(access_key),
         _ => return None,
     })
-}
-
-fn random_key(len: usize) -> String {
-    rand::rng()
-        .sample_iter(Alphanumeric)
-        .take(len)
-        .map(char::from)
-        .collect()
 }
 
 fn check_user_name(name: &str) -> S3Result<()> {
@@ -298,8 +286,9 @@ impl AdminApi {
     }
 
     fn new_key(&self, user: &str, access_key: Option<String>, secret_key: Option<String>) -> S3Result<KeyRecord> {
-        let access_key = access_key.unwrap_or_else(|| random_key(ACCESS_KEY_LEN).to_ascii_uppercase());
-        let secret_key = secret_key.unwrap_or_else(|| random_key(SECRET_KEY_LEN));
+        let (generated_access_key, generated_secret_key) = new_key_pair();
+        let access_key = access_key.unwrap_or(generated_access_key);
+        let secret_key = secret_key.unwrap_or(generated_secret_key);
         check_key_pair(&access_key, &secret_key)?;
         if self.keys.user(&access_key).is_some() {
             return Err(from_engine(coffer_engine::EngineError::AccessKeyExists(access_key)));

@@ -37,6 +37,23 @@ impl User {
     }
 }
 
+/// Lengths of the key pairs Coffer generates, as AWS issues them.
+const ACCESS_KEY_LEN: usize = 20;
+const SECRET_KEY_LEN: usize = 40;
+
+/// A new random key pair: an upper-case access key and a secret key.
+pub fn new_key_pair() -> (String, String) {
+    use rand::Rng;
+    let random = |len| -> String {
+        rand::rng()
+            .sample_iter(rand::distr::Alphanumeric)
+            .take(len)
+            .map(char::from)
+            .collect()
+    };
+    (random(ACCESS_KEY_LEN).to_ascii_uppercase(), random(SECRET_KEY_LEN))
+}
+
 /// The canonical id of the user called `name`.
 pub fn user_id(name: &str) -> String {
     hex::encode(Sha256::digest(format!("coffer-user:{name}").as_bytes()))

@@ -6,7 +6,7 @@ use s3s::{S3Error, S3Request, S3Response, S3Result, s3_error};
 
 use super::CofferS3;
 use crate::access::{OWNERSHIP_CONFIG, PUBLIC_ACCESS_BLOCK_CONFIG, PublicAccessBlock};
-use crate::error::{custom, from_engine};
+use crate::error::custom;
 
 fn no_public_access_block() -> S3Error {
     custom(
@@ -32,10 +32,8 @@ impl CofferS3 {
             restrict_public_buckets: given.restrict_public_buckets.unwrap_or(false),
         };
         let document = serde_json::to_vec(&settings).expect("settings always serialize");
-        self.engine
-            .put_bucket_config(&bucket.name, PUBLIC_ACCESS_BLOCK_CONFIG, Some(document))
-            .await
-            .map_err(from_engine)?;
+        self.set_bucket_config(&bucket.name, PUBLIC_ACCESS_BLOCK_CONFIG, Some(document))
+            .await?;
         Ok(S3Response::new(PutPublicAccessBlockOutput {}))
     }
 
@@ -64,10 +62,8 @@ impl CofferS3 {
         req: S3Request<DeletePublicAccessBlockInput>,
     ) -> S3Result<S3Response<DeletePublicAccessBlockOutput>> {
         let bucket = self.target_bucket(&req, &req.input.bucket).await?;
-        self.engine
-            .put_bucket_config(&bucket.name, PUBLIC_ACCESS_BLOCK_CONFIG, None)
-            .await
-            .map_err(from_engine)?;
+        self.set_bucket_config(&bucket.name, PUBLIC_ACCESS_BLOCK_CONFIG, None)
+            .await?;
         Ok(S3Response::new(DeletePublicAccessBlockOutput {}))
     }
 
@@ -84,10 +80,8 @@ impl CofferS3 {
         if !OWNERSHIP_SETTINGS.contains(&setting) {
             return Err(s3_error!(MalformedXML, "Unknown ObjectOwnership {setting}"));
         }
-        self.engine
-            .put_bucket_config(&bucket.name, OWNERSHIP_CONFIG, Some(setting.as_bytes().to_vec()))
-            .await
-            .map_err(from_engine)?;
+        self.set_bucket_config(&bucket.name, OWNERSHIP_CONFIG, Some(setting.as_bytes().to_vec()))
+            .await?;
         Ok(S3Response::new(PutBucketOwnershipControlsOutput {}))
     }
 
@@ -116,10 +110,7 @@ impl CofferS3 {
         req: S3Request<DeleteBucketOwnershipControlsInput>,
     ) -> S3Result<S3Response<DeleteBucketOwnershipControlsOutput>> {
         let bucket = self.target_bucket(&req, &req.input.bucket).await?;
-        self.engine
-            .put_bucket_config(&bucket.name, OWNERSHIP_CONFIG, None)
-            .await
-            .map_err(from_engine)?;
+        self.set_bucket_config(&bucket.name, OWNERSHIP_CONFIG, None).await?;
         Ok(S3Response::new(DeleteBucketOwnershipControlsOutput {}))
     }
 }

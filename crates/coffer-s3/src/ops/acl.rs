@@ -65,10 +65,8 @@ impl CofferS3 {
                 &bucket,
             )
             .await?;
-        self.engine
-            .put_bucket_config(&bucket.name, ACL_CONFIG, Some(acl.encode().into_bytes()))
-            .await
-            .map_err(from_engine)?;
+        self.set_bucket_config(&bucket.name, ACL_CONFIG, Some(acl.encode().into_bytes()))
+            .await?;
         Ok(S3Response::new(PutBucketAclOutput {}))
     }
 

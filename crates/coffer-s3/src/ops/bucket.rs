@@ -70,10 +70,8 @@ impl CofferS3 {
         match self.engine.create_bucket(record).await {
             Ok(()) => {
                 if let Some(acl) = acl {
-                    self.engine
-                        .put_bucket_config(&input.bucket, ACL_CONFIG, Some(acl.encode().into_bytes()))
-                        .await
-                        .map_err(from_engine)?;
+                    self.set_bucket_config(&input.bucket, ACL_CONFIG, Some(acl.encode().into_bytes()))
+                        .await?;
                 }
                 Ok(S3Response::new(CreateBucketOutput {
                     location: Some(format!("/{}", input.bucket)),

@@ -23,10 +23,8 @@ impl CofferS3 {
     ) -> S3Result<S3Response<PutBucketCorsOutput>> {
         self.target_bucket(&req, &req.input.bucket).await?;
         let config = validate(&req.input.cors_configuration)?;
-        self.engine
-            .put_bucket_config(&req.input.bucket, CONFIG_KIND, Some(config.encode()))
-            .await
-            .map_err(from_engine)?;
+        self.set_bucket_config(&req.input.bucket, CONFIG_KIND, Some(config.encode()))
+            .await?;
         Ok(S3Response::new(PutBucketCorsOutput {}))
     }
 
@@ -53,10 +51,7 @@ impl CofferS3 {
         req: S3Request<DeleteBucketCorsInput>,
     ) -> S3Result<S3Response<DeleteBucketCorsOutput>> {
         self.target_bucket(&req, &req.input.bucket).await?;
-        self.engine
-            .put_bucket_config(&req.input.bucket, CONFIG_KIND, None)
-            .await
-            .map_err(from_engine)?;
+        self.set_bucket_config(&req.input.bucket, CONFIG_KIND, None).await?;
         Ok(S3Response::new(DeleteBucketCorsOutput {}))
     }
 }

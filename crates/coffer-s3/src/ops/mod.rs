@@ -118,6 +118,14 @@ impl CofferS3 {
         Ok(Some(acl.encode()))
     }
 
+    /// Sets (or with `None`, removes) one configuration document of a bucket.
+    async fn set_bucket_config(&self, bucket: &str, kind: &str, document: Option<Vec<u8>>) -> S3Result<()> {
+        self.engine
+            .put_bucket_config(bucket, kind, document)
+            .await
+            .map_err(from_engine)
+    }
+
     /// The bucket a request addresses, if it is owned by the account the
     /// request's `x-amz-expected-bucket-owner` names, if any. Whether the
     /// caller may use it was decided by the access hook (`crate::access`).

@@ -25,10 +25,7 @@ impl CofferS3 {
         if blocked.is_some_and(|b| b.block_public_policy) && policy.is_public() {
             return Err(s3_error!(AccessDenied, "Access Denied"));
         }
-        self.engine
-            .put_bucket_config(&bucket.name, POLICY_CONFIG, Some(text))
-            .await
-            .map_err(from_engine)?;
+        self.set_bucket_config(&bucket.name, POLICY_CONFIG, Some(text)).await?;
         Ok(S3Response::new(PutBucketPolicyOutput {}))
     }
 
@@ -48,10 +45,7 @@ impl CofferS3 {
         req: S3Request<DeleteBucketPolicyInput>,
     ) -> S3Result<S3Response<DeleteBucketPolicyOutput>> {
         let bucket = self.target_bucket(&req, &req.input.bucket).await?;
-        self.engine
-            .put_bucket_config(&bucket.name, POLICY_CONFIG, None)
-            .await
-            .map_err(from_engine)?;
+        self.set_bucket_config(&bucket.name, POLICY_CONFIG, None).await?;
         Ok(S3Response::new(DeleteBucketPolicyOutput {}))
     }
 
