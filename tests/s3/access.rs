@@ -163,6 +163,24 @@ async fn policies_grant_and_deny_other_users() {
         .send()
         .await
         .unwrap();
+    let listed = alice
+        .list_objects_v2()
+        .bucket(&bucket)
+        .fetch_owner(true)
+        .send()
+        .await
+        .unwrap();
+    let writer = listed
+        .contents()
+        .iter()
+        .find(|object| object.key() == Some("docs/c.txt"))
+        .and_then(|object| object.owner())
+        .and_then(|owner| owner.display_name());
+    assert_eq!(
+        writer,
+        Some("bob"),
+        "a listing names each object's writer, not the caller"
+    );
     expect_err(
         bob.delete_object().bucket(&bucket).key("docs/a.txt").send().await,
         403,

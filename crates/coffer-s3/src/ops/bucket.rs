@@ -33,7 +33,7 @@ impl CofferS3 {
             .collect();
         Ok(S3Response::new(ListBucketsOutput {
             buckets: Some(buckets),
-            owner: Some(owner(&user)),
+            owner: Some(self.owner_of(&user.id)),
             prefix: req.input.prefix,
             continuation_token: None,
         }))
@@ -130,10 +130,12 @@ impl CofferS3 {
     }
 }
 
-/// The Owner element for a user.
-pub(super) fn owner(user: &crate::User) -> Owner {
-    Owner {
-        id: Some(user.id.clone()),
-        display_name: Some(user.display_name.clone()),
+impl CofferS3 {
+    /// The Owner element for a canonical user id.
+    pub(super) fn owner_of(&self, id: &str) -> Owner {
+        Owner {
+            id: Some(id.to_owned()),
+            display_name: self.authorizer.display_name(id),
+        }
     }
 }

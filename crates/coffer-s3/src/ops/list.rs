@@ -8,7 +8,6 @@ use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use super::CofferS3;
-use super::bucket::owner;
 use crate::checksum::Algorithm;
 use crate::error::from_engine;
 
@@ -113,14 +112,14 @@ fn parse_continuation_token(token: &str) -> S3Result<String> {
 }
 
 impl CofferS3 {
-    fn object_entry(&self, object: ObjectRecord, encoding: Encoding, listed_owner: Option<&crate::User>) -> Object {
+    fn object_entry(&self, object: ObjectRecord, encoding: Encoding, with_owner: bool) -> Object {
         Object {
             checksum_algorithm: checksum_algorithms(&object),
             checksum_type: object.checksums.checksum_type.clone().map(ChecksumType::from),
             e_tag: Some(ETag::Strong(object.etag.clone())),
             key: Some(encoding.encode(&object.key)),
             last_modified: Some(object.last_modified.into()),
-            owner: listed_owner.map(owner),
+            owner: with_owner.then(|| self.owner_of(&object.owner)),
             restore_status: None,
             size: i64::try_from(object.size).ok(),
             storage_class: Some(ObjectStorageClass::from(
@@ -136,7 +135,6 @@ impl CofferS3 {
         req: S3Request<ListObjectsInput>,
     ) -> S3Result<S3Response<ListObjectsOutput>> {
         let bucket = self.target_bucket(&req, &req.input.bucket).await?;
-        let user = self.caller(&req)?;
         let input = req.input;
         let encoding = Encoding::from_request(input.encoding_type.as_ref())?;
         let max_keys = max_keys(input.max_keys)?;
@@ -156,7 +154,7 @@ impl CofferS3 {
         let (objects, prefixes) = page.split();
         let contents = objects
             .into_iter()
-            .map(|object| self.object_entry(object, encoding, Some(&user)))
+            .map(|object| self.object_entry(object, encoding, true))
             .collect();
         Ok(S3Response::new(ListObjectsOutput {
             name: Some(bucket.name),
@@ -180,7 +178,6 @@ impl CofferS3 {
         req: S3Request<ListObjectsV2Input>,
     ) -> S3Result<S3Response<ListObjectsV2Output>> {
         let bucket = self.target_bucket(&req, &req.input.bucket).await?;
-        let user = self.caller(&req)?;
         let input = req.input;
         let encoding = Encoding::from_request(input.encoding_type.as_ref())?;
         let max_keys = max_keys(input.max_keys)?;
@@ -210,7 +207,7 @@ impl CofferS3 {
         let fetch_owner = input.fetch_owner.unwrap_or(false);
         let contents = objects
             .into_iter()
-            .map(|object| self.object_entry(object, encoding, fetch_owner.then_some(&user)))
+            .map(|object| self.object_entry(object, encoding, fetch_owner))
             .collect();
         Ok(S3Response::new(ListObjectsV2Output {
             name: Some(bucket.name),
@@ -235,7 +232,6 @@ impl CofferS3 {
         req: S3Request<ListObjectVersionsInput>,
     ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
         let bucket = self.target_bucket(&req, &req.input.bucket).await?;
-        let user = self.caller(&req)?;
         let input = req.input;
         let encoding = Encoding::from_request(input.encoding_type.as_ref())?;
         let max_keys = max_keys(input.max_keys)?;
@@ -263,7 +259,7 @@ impl CofferS3 {
                 is_latest: Some(true),
                 key: Some(encoding.encode(&object.key)),
                 last_modified: Some(object.last_modified.into()),
-                owner: Some(owner(&user)),
+                owner: Some(self.owner_of(&object.owner)),
                 restore_status: None,
                 size: i64::try_from(object.size).ok(),
                 storage_class: Some(ObjectVersionStorageClass::from_static(

@@ -11,7 +11,6 @@ use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use super::CofferS3;
-use super::bucket::owner;
 use super::copy::copy_source;
 use super::list::{Encoding, common_prefixes, max_keys};
 use super::object::{body_stream, check_declared_size, requested_version, write_condition};
@@ -432,7 +431,6 @@ impl CofferS3 {
 
     pub(super) async fn do_list_parts(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
         let bucket = self.target_bucket(&req, &req.input.bucket).await?;
-        let user = self.caller(&req)?;
         let input = req.input;
         let upload = self
             .engine
@@ -483,11 +481,8 @@ impl CofferS3 {
             bucket: Some(bucket.name),
             key: Some(input.key),
             upload_id: Some(input.upload_id),
-            initiator: Some(Initiator {
-                id: Some(user.id.clone()),
-                display_name: Some(user.display_name.clone()),
-            }),
-            owner: Some(owner(&user)),
+            initiator: Some(self.initiator(&upload.owner)),
+            owner: Some(self.owner_of(&upload.owner)),
             storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
             checksum_algorithm: upload.checksum_algorithm.clone().map(ChecksumAlgorithm::from),
             checksum_type: upload.checksum_type.clone().map(ChecksumType::from),
@@ -505,7 +500,6 @@ impl CofferS3 {
         req: S3Request<ListMultipartUploadsInput>,
     ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
         let bucket = self.target_bucket(&req, &req.input.bucket).await?;
-        let user = self.caller(&req)?;
         let input = req.input;
         let encoding = Encoding::from_request(input.encoding_type.as_ref())?;
         let max_uploads = max_keys(input.max_uploads)?;
@@ -540,12 +534,9 @@ impl CofferS3 {
                 checksum_algorithm: upload.checksum_algorithm.clone().map(ChecksumAlgorithm::from),
                 checksum_type: upload.checksum_type.clone().map(ChecksumType::from),
                 initiated: Some(upload.initiated.into()),
-                initiator: Some(Initiator {
-                    id: Some(user.id.clone()),
-                    display_name: Some(user.display_name.clone()),
-                }),
+                initiator: Some(self.initiator(&upload.owner)),
                 key: Some(encoding.encode(&upload.key)),
-                owner: Some(owner(&user)),
+                owner: Some(self.owner_of(&upload.owner)),
                 storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
                 upload_id: Some(upload.upload_id),
             })
@@ -611,6 +602,15 @@ impl CofferS3 {
             .await
             .map_err(from_engine)?;
         Ok(part)
+    }
+
+    /// The Initiator element of an upload started by the user with `id`.
+    fn initiator(&self, id: &str) -> Initiator {
+        let owner = self.owner_of(id);
+        Initiator {
+            id: owner.id,
+            display_name: owner.display_name,
+        }
     }
 
     /// The URL of an object, as CompleteMultipartUpload reports it.
