@@ -8,7 +8,7 @@ use std::io::{self, SeekFrom};
 use bytes::{Bytes, BytesMut};
 use coffer_engine::{ByteRange, ByteStream, EngineError, EngineResult, ObjectRecord, Segment, StagedData};
 use futures::{StreamExt, TryStreamExt, stream};
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::layout::{Layout, sync_dir};
 
@@ -142,6 +142,10 @@ impl Blobs {
     /// Opens every data file of `object` now, then streams the requested range
     /// from them. Opening up front ties the bytes to this exact version: once
     /// open, a file stays readable even if a newer version unlinks it.
+    ///
+    /// Opening (and, for a range of at most one read chunk, reading) happens
+    /// in one blocking call: each trip to the blocking pool costs thread
+    /// hand-offs that would otherwise dominate small GETs.
     pub async fn open(&self, object: &ObjectRecord, range: Option<ByteRange>) -> EngineResult<ByteStream> {
         let range = range.unwrap_or(ByteRange {
             first: 0,
@@ -154,23 +158,56 @@ impl Blobs {
             let first = range.first.max(segment_first);
             let end = range.end.min(segment_end);
             if first < end {
-                let mut file = match tokio::fs::File::open(self.layout.blob_file(&segment.blob)).await {
-                    Ok(file) => file,
-                    Err(err) if err.kind() == io::ErrorKind::NotFound => {
-                        return Err(EngineError::VersionGone);
-                    }
-                    Err(err) => return Err(err.into()),
-                };
-                file.seek(SeekFrom::Start(first - segment_first)).await?;
-                pieces.push((file, end - first));
+                pieces.push((self.layout.blob_file(&segment.blob), first - segment_first, end - first));
             }
             segment_first = segment_end;
         }
-        Ok(stream::iter(pieces)
-            .map(|(file, len)| read_file(file, len))
-            .flatten()
-            .boxed())
+        let whole_in_one_read = range.end - range.first <= READ_CHUNK_BYTES as u64;
+        let opened = tokio::task::spawn_blocking(move || open_pieces(pieces, whole_in_one_read))
+            .await
+            .map_err(|e| EngineError::Internal(format!("storage task failed: {e}")))??;
+        Ok(match opened {
+            Opened::Read(bytes) if bytes.is_empty() => stream::empty().boxed(),
+            Opened::Read(bytes) => stream::once(async move { Ok(bytes) }).boxed(),
+            Opened::Files(files) => stream::iter(files)
+                .map(|(file, len)| read_file(tokio::fs::File::from_std(file), len))
+                .flatten()
+                .boxed(),
+        })
     }
+}
+
+/// The data files of a read, opened and positioned; or, for a small read,
+/// the bytes themselves.
+enum Opened {
+    Files(Vec<(fs::File, u64)>),
+    Read(Bytes),
+}
+
+/// Opens each `(path, offset, len)` piece at its offset; with `read_now`,
+/// reads them all and closes them again. Blocking.
+fn open_pieces(pieces: Vec<(std::path::PathBuf, u64, u64)>, read_now: bool) -> EngineResult<Opened> {
+    let mut files = Vec::with_capacity(pieces.len());
+    for (path, offset, len) in pieces {
+        let mut file = match fs::File::open(path) {
+            Ok(file) => file,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Err(EngineError::VersionGone),
+            Err(err) => return Err(err.into()),
+        };
+        io::Seek::seek(&mut file, SeekFrom::Start(offset))?;
+        files.push((file, len));
+    }
+    if !read_now {
+        return Ok(Opened::Files(files));
+    }
+    let mut bytes = Vec::with_capacity(files.iter().map(|(_, len)| *len as usize).sum());
+    for (file, len) in files {
+        let read = io::Read::read_to_end(&mut io::Read::take(file, len), &mut bytes)?;
+        if (read as u64) < len {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "data file is shorter than its record").into());
+        }
+    }
+    Ok(Opened::Read(Bytes::from(bytes)))
 }
 
 /// Streams `len` bytes from the current position of `file`.
