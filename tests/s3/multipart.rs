@@ -137,6 +137,33 @@ pub async fn complete(
 }
 
 /// Sizes of every file under `dir`, sorted.
+/// Asserts that neither UploadPart nor UploadPartCopy (from `source_key` in
+/// the same bucket) can add part `number` to the upload: NoSuchUpload.
+pub async fn assert_no_part_can_be_added(s: &Server, b: &str, k: &str, id: &str, number: i32, source_key: &str) {
+    let r = s
+        .client
+        .upload_part()
+        .bucket(b)
+        .key(k)
+        .upload_id(id)
+        .part_number(number)
+        .body(ByteStream::from_static(b"late"))
+        .send()
+        .await;
+    expect_err(r, 404, "NoSuchUpload");
+    let r = s
+        .client
+        .upload_part_copy()
+        .bucket(b)
+        .key(k)
+        .upload_id(id)
+        .part_number(number)
+        .copy_source(format!("{b}/{source_key}"))
+        .send()
+        .await;
+    expect_err(r, 404, "NoSuchUpload");
+}
+
 pub fn file_sizes(dir: &std::path::Path) -> Vec<u64> {
     let mut v: Vec<u64> = list_files(dir).into_iter().map(|(_, l)| l).collect();
     v.sort_unstable();
@@ -594,28 +621,7 @@ async fn abort_then_everything_is_no_such_upload() {
         list_files(&s.blobs_dir())
     );
 
-    let r = s
-        .client
-        .upload_part()
-        .bucket(&b)
-        .key("k")
-        .upload_id(&id)
-        .part_number(3)
-        .body(ByteStream::from_static(b"late"))
-        .send()
-        .await;
-    expect_err(r, 404, "NoSuchUpload");
-    let r = s
-        .client
-        .upload_part_copy()
-        .bucket(&b)
-        .key("k")
-        .upload_id(&id)
-        .part_number(3)
-        .copy_source(format!("{b}/src"))
-        .send()
-        .await;
-    expect_err(r, 404, "NoSuchUpload");
+    assert_no_part_can_be_added(&s, &b, "k", &id, 3, "src").await;
     let r = s.client.list_parts().bucket(&b).key("k").upload_id(&id).send().await;
     expect_err(r, 404, "NoSuchUpload");
     let r = complete(&s, &b, "k", &id, &[(1, &e1)]).await;

@@ -9,8 +9,6 @@ use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
-use aws_sdk_s3::primitives::ByteStream;
-
 use crate::common::*;
 use crate::multipart::*;
 
@@ -204,28 +202,7 @@ async fn abort_while_parts_stream_frees_everything() {
     assert_eq!(count_files(&s.tmp_dir()), 0);
 
     // Nothing can revive the upload.
-    let r = s
-        .client
-        .upload_part()
-        .bucket(&b)
-        .key("k")
-        .upload_id(&id)
-        .part_number(1)
-        .body(ByteStream::from_static(b"late"))
-        .send()
-        .await;
-    expect_err(r, 404, "NoSuchUpload");
-    let r = s
-        .client
-        .upload_part_copy()
-        .bucket(&b)
-        .key("k")
-        .upload_id(&id)
-        .part_number(1)
-        .copy_source(format!("{b}/bystander"))
-        .send()
-        .await;
-    expect_err(r, 404, "NoSuchUpload");
+    assert_no_part_can_be_added(&s, &b, "k", &id, 1, "bystander").await;
     let r = complete(&s, &b, "k", &id, &[(1, &quoted_md5(&Gen::new(101).bytes(MIN_PART)))]).await;
     expect_err(r, 404, "NoSuchUpload");
     let u = s.client.list_multipart_uploads().bucket(&b).send().await.unwrap();
