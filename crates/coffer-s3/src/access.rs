@@ -217,23 +217,38 @@ impl Authorizer {
             Some(key) => format!("arn:aws:s3:::{}/{key}", bucket.name),
             None => format!("arn:aws:s3:::{}", bucket.name),
         };
-        let verdict = match self.engine.bucket_config(&bucket.name, POLICY_CONFIG).await {
-            Ok(Some(text)) => Policy::parse(&text, &bucket.name)
-                .map_err(|e| s3_error!(InternalError, "A stored bucket policy could not be read: {}", e.0))?
-                .evaluate(&Request {
-                    principal: &principal,
-                    action,
-                    resource: &resource,
-                    context,
-                }),
-            Ok(None) => Verdict::Silent,
-            Err(err) => return Err(from_engine(err)),
+        let policy = match self
+            .engine
+            .bucket_config(&bucket.name, POLICY_CONFIG)
+            .await
+            .map_err(from_engine)?
+        {
+            Some(text) => Some(
+                Policy::parse(&text, &bucket.name)
+                    .map_err(|e| s3_error!(InternalError, "A stored bucket policy could not be read: {}", e.0))?,
+            ),
+            None => None,
         };
-        match verdict {
-            Verdict::Deny => return Err(access_denied()),
-            _ if is_owner => return Ok(()),
-            Verdict::Allow if !self.restricts_public_policy(&bucket.name).await? => return Ok(()),
-            Verdict::Allow | Verdict::Silent => {}
+        let verdict = policy.as_ref().map_or(Verdict::Silent, |policy| {
+            policy.evaluate(&Request {
+                principal: &principal,
+                action,
+                resource: &resource,
+                context,
+            })
+        });
+        if verdict == Verdict::Deny {
+            return Err(access_denied());
+        }
+        if is_owner {
+            return Ok(());
+        }
+        let blocked = self.public_access_block(&bucket.name).await?.unwrap_or_default();
+        // RestrictPublicBuckets: a public policy grants nobody outside the
+        // owner's account.
+        let policy_voided = blocked.restrict_public_buckets && policy.as_ref().is_some_and(Policy::is_public);
+        if verdict == Verdict::Allow && !policy_voided {
+            return Ok(());
         }
         let Some((permission, on_object)) = acl_permission(action) else {
             return Err(access_denied());
@@ -241,10 +256,6 @@ impl Authorizer {
         if self.ownership(&bucket.name).await?.as_deref() == Some(BUCKET_OWNER_ENFORCED) {
             return Err(access_denied());
         }
-        let ignore_public = self
-            .public_access_block(&bucket.name)
-            .await?
-            .is_some_and(|blocked| blocked.ignore_public_acls);
         let acl = match (on_object, key) {
             (true, Some(key)) => match self.engine.object(&bucket.name, key, None).await {
                 Ok(object) => match &object.acl {
@@ -256,7 +267,7 @@ impl Authorizer {
             },
             _ => self.bucket_acl(bucket).await?,
         };
-        let acl = if ignore_public {
+        let acl = if blocked.ignore_public_acls {
             acl.without_public_grants()
         } else {
             acl
@@ -266,26 +277,6 @@ impl Authorizer {
         } else {
             Err(access_denied())
         }
-    }
-
-    /// Whether RestrictPublicBuckets is on while the policy is public: then
-    /// the policy's grants hold for nobody outside the owner's account.
-    async fn restricts_public_policy(&self, bucket: &str) -> S3Result<bool> {
-        if !self
-            .public_access_block(bucket)
-            .await?
-            .is_some_and(|b| b.restrict_public_buckets)
-        {
-            return Ok(false);
-        }
-        let policy = self
-            .engine
-            .bucket_config(bucket, POLICY_CONFIG)
-            .await
-            .map_err(from_engine)?;
-        Ok(policy
-            .and_then(|text| Policy::parse(&text, bucket).ok())
-            .is_some_and(|policy| policy.is_public()))
     }
 }
 
