@@ -24,4 +24,5 @@ mod multipart_races;
 mod objects;
 mod post;
 mod users;
+mod versioning;
 mod vhost;

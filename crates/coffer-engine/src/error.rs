@@ -17,6 +17,23 @@ pub enum EngineError {
     NoSuchKey(String),
     #[error("no such version {version_id} of key {key}")]
     NoSuchVersion { key: String, version_id: String },
+    /// The version asked for is a delete marker. `named` tells whether the
+    /// request named it by its version id, or found it as the current version.
+    #[error("version {version_id} of key {key} is a delete marker")]
+    DeleteMarker {
+        key: String,
+        version_id: String,
+        named: bool,
+    },
+    /// A version id that this engine could never have issued.
+    #[error("invalid version id: {0}")]
+    InvalidVersionId(String),
+    /// The version is under a legal hold or an unexpired retention period.
+    #[error("object version {version_id} of key {key} is locked")]
+    ObjectLocked { key: String, version_id: String },
+    /// The caller's own change refused the record it was given.
+    #[error("{0}")]
+    Rejected(crate::Rejection),
     #[error("no such upload: {0}")]
     NoSuchUpload(String),
     /// A part named in a completion is missing, or is not the part uploaded.

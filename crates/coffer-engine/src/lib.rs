@@ -14,10 +14,11 @@ mod list;
 mod record;
 
 pub use error::{EngineError, EngineResult};
-pub use list::{ListEntry, ListPage, ListQuery, Listed};
+pub use list::{ListEntry, ListPage, ListQuery, Listed, ListedVersion};
 pub use record::{
-    BucketRecord, Checksums, ContentHeaders, EncryptionRecord, KeyRecord, LockRecord, NULL_VERSION_ID, ObjectRecord,
-    PartRecord, Segment, UploadRecord, UserRecord,
+    BucketRecord, COMPLIANCE, Checksums, ContentHeaders, EncryptionRecord, GOVERNANCE, KeyRecord, LockRecord,
+    NULL_VERSION_ID, ObjectRecord, PartRecord, Segment, UploadRecord, UserRecord, VERSIONING_ENABLED,
+    VERSIONING_SUSPENDED,
 };
 
 use async_trait::async_trait;
@@ -55,11 +56,35 @@ pub enum WriteCondition {
     IfEtag(String),
 }
 
-/// The outcome of replacing or removing an object version.
-#[derive(Debug, Clone)]
-pub struct Replaced {
-    /// The version the operation replaced or removed, if there was one.
-    pub previous: Option<ObjectRecord>,
+/// Why a caller's change to a record was refused, in the caller's own terms:
+/// the engine hands it back untouched as [`EngineError::Rejected`].
+pub type Rejection = Box<dyn std::error::Error + Send + Sync>;
+
+/// A change to one object version's record, applied atomically with the read
+/// of that record; returning an error leaves the record as it was.
+pub type ObjectChange = Box<dyn FnOnce(&mut ObjectRecord) -> Result<(), Rejection> + Send>;
+
+/// A change to a bucket's record, applied atomically with its read.
+pub type BucketChange = Box<dyn FnOnce(&mut BucketRecord) -> Result<(), Rejection> + Send>;
+
+/// How a delete without a version id treats the key, and who asks.
+#[derive(Debug, Clone, Default)]
+pub struct DeleteOptions {
+    /// The id of the user deleting; a delete marker it creates is theirs.
+    pub owner: String,
+    /// Whether GOVERNANCE-mode retention may be overridden (the caller has
+    /// asked for it and is allowed to).
+    pub bypass_governance: bool,
+}
+
+/// What a delete did, as S3 reports it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Deleted {
+    /// The version removed, or the delete marker created; `None` when the
+    /// bucket is unversioned and no version was named.
+    pub version_id: Option<String>,
+    /// Whether the version removed, or the one created, is a delete marker.
+    pub delete_marker: bool,
 }
 
 /// The operations the S3 front end needs from storage.
@@ -77,7 +102,11 @@ pub trait Engine: Send + Sync + 'static {
     /// Lists every bucket, ordered by name.
     async fn list_buckets(&self) -> EngineResult<Vec<BucketRecord>>;
 
-    /// Removes an empty bucket; [`EngineError::BucketNotEmpty`] otherwise.
+    /// Applies `change` to a bucket's record; returns the record as stored.
+    async fn update_bucket(&self, name: &str, change: BucketChange) -> EngineResult<BucketRecord>;
+
+    /// Removes a bucket with no object versions and no delete markers;
+    /// [`EngineError::BucketNotEmpty`] otherwise.
     async fn delete_bucket(&self, name: &str) -> EngineResult<()>;
 
     /// Writes a body durably into the staging area.
@@ -85,18 +114,23 @@ pub trait Engine: Send + Sync + 'static {
 
     /// Makes `object` the current version of its key, its data being `staged`,
     /// if `condition` holds ([`EngineError::PreconditionFailed`] or
-    /// [`EngineError::NoSuchKey`] otherwise). The previous version's bytes are
-    /// released.
+    /// [`EngineError::NoSuchKey`] otherwise); returns the record as stored.
+    ///
+    /// The bucket's versioning state, read in the same transaction, decides
+    /// the version id: a new unique id when versioning is enabled; otherwise
+    /// [`NULL_VERSION_ID`], replacing the key's null version (whose bytes are
+    /// released) unless it is locked ([`EngineError::ObjectLocked`]).
     async fn put_object(
         &self,
         bucket: &str,
         object: ObjectRecord,
         staged: Box<dyn StagedData>,
         condition: WriteCondition,
-    ) -> EngineResult<Replaced>;
+    ) -> EngineResult<ObjectRecord>;
 
     /// Returns the record of a key's version (the current one when `version_id`
-    /// is `None`), or [`EngineError::NoSuchKey`] / [`EngineError::NoSuchVersion`].
+    /// is `None`), or [`EngineError::NoSuchKey`] / [`EngineError::NoSuchVersion`];
+    /// [`EngineError::DeleteMarker`] when that version is a delete marker.
     async fn object(&self, bucket: &str, key: &str, version_id: Option<&str>) -> EngineResult<ObjectRecord>;
 
     /// Streams the bytes of an object version whose record was already read.
@@ -104,22 +138,44 @@ pub trait Engine: Send + Sync + 'static {
     /// removed since its record was read; the caller reads the record again.
     async fn open(&self, object: &ObjectRecord, range: Option<ByteRange>) -> EngineResult<ByteStream>;
 
-    /// Replaces the access control list of a key's version (the current one
-    /// when `version_id` is `None`), leaving everything else as it is.
-    async fn set_object_acl(
+    /// Applies `change` to the record of a key's version (the current one when
+    /// `version_id` is `None`) and returns the record as stored. Fails as
+    /// [`Engine::object`] does when there is no such version.
+    async fn update_object(
         &self,
         bucket: &str,
         key: &str,
         version_id: Option<&str>,
-        acl: Option<String>,
-    ) -> EngineResult<()>;
+        change: ObjectChange,
+    ) -> EngineResult<ObjectRecord>;
 
-    /// Removes a key's version (the current one when `version_id` is `None`);
-    /// succeeds with no previous version when there was nothing to remove.
-    async fn delete_object(&self, bucket: &str, key: &str, version_id: Option<&str>) -> EngineResult<Replaced>;
+    /// Deletes as S3 does. With a `version_id`, removes that version for good
+    /// (succeeding when it does not exist) unless it is locked
+    /// ([`EngineError::ObjectLocked`]). Without one, an unversioned bucket
+    /// loses the key's null version; a versioned bucket gets a new delete
+    /// marker as the key's current version, and a suspended one a null delete
+    /// marker in place of the null version.
+    async fn delete_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        options: &DeleteOptions,
+    ) -> EngineResult<Deleted>;
 
-    /// Lists the current versions of keys in a bucket, in UTF-8 byte order.
+    /// Lists the current versions of keys in a bucket, in UTF-8 byte order;
+    /// keys whose current version is a delete marker are left out.
     async fn list_objects(&self, bucket: &str, query: &ListQuery) -> EngineResult<ListPage>;
+
+    /// Lists every version and delete marker in a bucket: by key in UTF-8
+    /// byte order, then newest first. A page starts after `start_after`'s
+    /// version `version_id_marker`, or after all versions of `start_after`.
+    async fn list_object_versions(
+        &self,
+        bucket: &str,
+        query: &ListQuery,
+        version_id_marker: Option<&str>,
+    ) -> EngineResult<ListPage<ListedVersion>>;
 
     /// Starts a multipart upload.
     async fn create_upload(&self, bucket: &str, upload: UploadRecord) -> EngineResult<()>;
@@ -151,16 +207,17 @@ pub trait Engine: Send + Sync + 'static {
     ) -> EngineResult<(Vec<PartRecord>, bool)>;
 
     /// Atomically ends an upload by making `object` (whose segments name the
-    /// upload's parts) the current version of its key, if `condition` holds
-    /// and every segment is still the part it names
-    /// ([`EngineError::InvalidPart`] otherwise). Parts left out are freed.
+    /// upload's parts) the current version of its key as
+    /// [`Engine::put_object`] does, if `condition` holds and every segment is
+    /// still the part it names ([`EngineError::InvalidPart`] otherwise). Parts
+    /// left out are freed. Returns the record as stored.
     async fn complete_upload(
         &self,
         bucket: &str,
         upload_id: &str,
         object: ObjectRecord,
         condition: WriteCondition,
-    ) -> EngineResult<Replaced>;
+    ) -> EngineResult<ObjectRecord>;
 
     /// Atomically ends an upload and frees all its parts before returning.
     async fn abort_upload(&self, bucket: &str, key: &str, upload_id: &str) -> EngineResult<()>;

@@ -24,6 +24,20 @@ impl Listed for ObjectRecord {
     }
 }
 
+/// One entry of a listing of versions: a version or delete marker, and
+/// whether it is its key's current version.
+#[derive(Debug, Clone)]
+pub struct ListedVersion {
+    pub object: ObjectRecord,
+    pub is_latest: bool,
+}
+
+impl Listed for ListedVersion {
+    fn key(&self) -> &str {
+        &self.object.key
+    }
+}
+
 impl Listed for UploadRecord {
     fn key(&self) -> &str {
         &self.key

@@ -27,6 +27,17 @@ pub struct BucketRecord {
     pub object_lock_enabled: bool,
 }
 
+/// The versioning states S3 names.
+pub const VERSIONING_ENABLED: &str = "Enabled";
+pub const VERSIONING_SUSPENDED: &str = "Suspended";
+
+impl BucketRecord {
+    /// Whether writes create new versions rather than replace the null one.
+    pub fn versioning_enabled(&self) -> bool {
+        self.versioning.as_deref() == Some(VERSIONING_ENABLED)
+    }
+}
+
 /// The standard HTTP headers S3 stores with an object and returns on reads.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContentHeaders {
@@ -91,6 +102,11 @@ pub struct Segment {
     pub checksums: Checksums,
 }
 
+/// The retention mode anyone allowed may override.
+pub const GOVERNANCE: &str = "GOVERNANCE";
+/// The retention mode nobody can override, shorten or remove.
+pub const COMPLIANCE: &str = "COMPLIANCE";
+
 /// Object lock state of a version.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockRecord {
@@ -101,6 +117,16 @@ pub struct LockRecord {
     pub retain_until: Option<OffsetDateTime>,
     #[serde(default)]
     pub legal_hold: bool,
+}
+
+impl LockRecord {
+    /// Whether the version must not be removed at `now`: it is under a legal
+    /// hold, or retained until later in a mode the caller cannot override.
+    pub fn forbids_removal(&self, now: OffsetDateTime, bypass_governance: bool) -> bool {
+        let retained = self.retain_until.is_some_and(|until| until > now);
+        let overridable = bypass_governance && self.mode.as_deref() == Some(GOVERNANCE);
+        self.legal_hold || (retained && !overridable)
+    }
 }
 
 /// Server-side encryption applied to a version.
@@ -151,6 +177,28 @@ pub struct ObjectRecord {
 }
 
 impl ObjectRecord {
+    /// A delete marker for `key`, made by `owner` now.
+    pub fn delete_marker(key: &str, version_id: String, owner: &str) -> ObjectRecord {
+        ObjectRecord {
+            key: key.to_owned(),
+            version_id,
+            size: 0,
+            etag: String::new(),
+            last_modified: OffsetDateTime::now_utc(),
+            owner: owner.to_owned(),
+            content: ContentHeaders::default(),
+            user_metadata: BTreeMap::new(),
+            checksums: Checksums::default(),
+            segments: Vec::new(),
+            storage_class: None,
+            tags: BTreeMap::new(),
+            lock: None,
+            encryption: None,
+            delete_marker: true,
+            acl: None,
+        }
+    }
+
     /// The ETag as S3 sends it, in double quotes.
     pub fn quoted_etag(&self) -> String {
         format!("\"{}\"", self.etag)

@@ -110,6 +110,11 @@ impl CofferService {
             // why its request failed.
             resp.headers_mut().extend(headers);
         }
+        if let Some(RenderedBody(body)) = resp.extensions_mut().remove::<RenderedBody>() {
+            resp.headers_mut()
+                .insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+            *resp.body_mut() = Body::from(body);
+        }
         complete_error_body(&mut resp, &resource, &request_id);
         // s3s answers a ranged GET with 206 but a ranged HEAD with 200.
         if is_head && resp.status() == http::StatusCode::OK && resp.headers().contains_key(http::header::CONTENT_RANGE)
@@ -141,6 +146,14 @@ impl hyper::service::Service<Request<hyper::body::Incoming>> for CofferService {
         Box::pin(async move { service.call(req.map(Body::from)).await })
     }
 }
+
+/// The namespace of S3's XML documents.
+pub(crate) const S3_XML_NAMESPACE: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
+
+/// A response body an operation wrote itself, where s3s's rendering of the
+/// output differs from S3's; it replaces the body s3s wrote.
+#[derive(Clone)]
+pub(crate) struct RenderedBody(pub bytes::Bytes);
 
 /// True for a request that asks for `100 Continue` but has no body, so hyper
 /// never sends the interim response.

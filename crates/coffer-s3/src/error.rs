@@ -19,6 +19,34 @@ pub fn from_engine(err: EngineError) -> S3Error {
         EngineError::NoSuchVersion { .. } => {
             s3_error!(NoSuchVersion, "The specified version does not exist.")
         }
+        EngineError::DeleteMarker { version_id, named, .. } => {
+            let mut err = if named {
+                s3_error!(
+                    MethodNotAllowed,
+                    "The specified method is not allowed against this resource."
+                )
+            } else {
+                s3_error!(NoSuchKey, "The specified key does not exist.")
+            };
+            let mut headers = http::HeaderMap::new();
+            headers.insert("x-amz-delete-marker", http::HeaderValue::from_static("true"));
+            if let Ok(version_id) = http::HeaderValue::from_str(&version_id) {
+                headers.insert("x-amz-version-id", version_id);
+            }
+            err.set_headers(headers);
+            err
+        }
+        EngineError::InvalidVersionId(_) => s3_error!(InvalidArgument, "Invalid version id specified"),
+        EngineError::ObjectLocked { .. } => {
+            s3_error!(AccessDenied, "Access Denied because object protected by object lock.")
+        }
+        EngineError::Rejected(rejection) => match rejection.downcast::<S3Error>() {
+            Ok(err) => *err,
+            Err(other) => {
+                tracing::error!(%other, "a change was refused for a reason that is no S3 error");
+                s3_error!(InternalError, "We encountered an internal error. Please try again.")
+            }
+        },
         EngineError::NoSuchUpload(_) => s3_error!(
             NoSuchUpload,
             "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."

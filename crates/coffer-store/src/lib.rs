@@ -24,8 +24,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use coffer_engine::{
-    BucketRecord, ByteRange, ByteStream, Engine, EngineError, EngineResult, KeyRecord, ListPage, ListQuery,
-    ObjectRecord, PartRecord, Replaced, Segment, StagedData, UploadRecord, UserRecord, WriteCondition,
+    BucketChange, BucketRecord, ByteRange, ByteStream, DeleteOptions, Deleted, Engine, EngineError, EngineResult,
+    KeyRecord, ListPage, ListQuery, ListedVersion, ObjectChange, ObjectRecord, PartRecord, Segment, StagedData,
+    UploadRecord, UserRecord, WriteCondition,
 };
 
 use crate::blobs::{Blobs, StagedBlob};
@@ -122,6 +123,12 @@ impl Engine for Store {
         self.blocking(|inner| inner.meta.list_buckets()).await
     }
 
+    async fn update_bucket(&self, name: &str, change: BucketChange) -> EngineResult<BucketRecord> {
+        let name = name.to_owned();
+        self.blocking(move |inner| inner.meta.update_bucket(&name, change))
+            .await
+    }
+
     async fn delete_bucket(&self, name: &str) -> EngineResult<()> {
         let name = name.to_owned();
         self.blocking(move |inner| {
@@ -143,16 +150,16 @@ impl Engine for Store {
         mut object: ObjectRecord,
         staged: Box<dyn StagedData>,
         condition: WriteCondition,
-    ) -> EngineResult<Replaced> {
+    ) -> EngineResult<ObjectRecord> {
         let staged = staged_blob(staged)?;
         let bucket = bucket.to_owned();
         self.blocking(move |inner| {
-            let replaced = inner.commit_staged(staged, |segment| {
+            let (stored, displaced) = inner.commit_staged(staged, |segment| {
                 object.segments = vec![segment];
-                inner.meta.put_object(&bucket, &object, &condition)
+                inner.meta.put_object(&bucket, object, &condition)
             })?;
-            inner.blobs.release(replaced.previous.iter().flat_map(blobs_of));
-            Ok(replaced)
+            inner.blobs.release(displaced.iter().flat_map(blobs_of));
+            Ok(stored)
         })
         .await
     }
@@ -167,24 +174,33 @@ impl Engine for Store {
         self.inner.blobs.open(object, range).await
     }
 
-    async fn set_object_acl(
+    async fn update_object(
         &self,
         bucket: &str,
         key: &str,
         version_id: Option<&str>,
-        acl: Option<String>,
-    ) -> EngineResult<()> {
+        change: ObjectChange,
+    ) -> EngineResult<ObjectRecord> {
         let (bucket, key, version_id) = (bucket.to_owned(), key.to_owned(), version_id.map(str::to_owned));
-        self.blocking(move |inner| inner.meta.set_object_acl(&bucket, &key, version_id.as_deref(), acl))
+        self.blocking(move |inner| inner.meta.update_object(&bucket, &key, version_id.as_deref(), change))
             .await
     }
 
-    async fn delete_object(&self, bucket: &str, key: &str, version_id: Option<&str>) -> EngineResult<Replaced> {
+    async fn delete_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        options: &DeleteOptions,
+    ) -> EngineResult<Deleted> {
         let (bucket, key, version_id) = (bucket.to_owned(), key.to_owned(), version_id.map(str::to_owned));
+        let options = options.clone();
         self.blocking(move |inner| {
-            let replaced = inner.meta.delete_object(&bucket, &key, version_id.as_deref())?;
-            inner.blobs.release(replaced.previous.iter().flat_map(blobs_of));
-            Ok(replaced)
+            let (deleted, removed) = inner
+                .meta
+                .delete_object(&bucket, &key, version_id.as_deref(), &options)?;
+            inner.blobs.release(removed.iter().flat_map(blobs_of));
+            Ok(deleted)
         })
         .await
     }
@@ -192,6 +208,17 @@ impl Engine for Store {
     async fn list_objects(&self, bucket: &str, query: &ListQuery) -> EngineResult<ListPage> {
         let (bucket, query) = (bucket.to_owned(), query.clone());
         self.blocking(move |inner| inner.meta.list_objects(&bucket, &query))
+            .await
+    }
+
+    async fn list_object_versions(
+        &self,
+        bucket: &str,
+        query: &ListQuery,
+        version_id_marker: Option<&str>,
+    ) -> EngineResult<ListPage<ListedVersion>> {
+        let (bucket, query, marker) = (bucket.to_owned(), query.clone(), version_id_marker.map(str::to_owned));
+        self.blocking(move |inner| inner.meta.list_object_versions(&bucket, &query, marker.as_deref()))
             .await
     }
 
@@ -247,13 +274,14 @@ impl Engine for Store {
         upload_id: &str,
         object: ObjectRecord,
         condition: WriteCondition,
-    ) -> EngineResult<Replaced> {
+    ) -> EngineResult<ObjectRecord> {
         let (bucket, upload_id) = (bucket.to_owned(), upload_id.to_owned());
         self.blocking(move |inner| {
-            let (replaced, unused_parts) = inner.meta.complete_upload(&bucket, &upload_id, &object, &condition)?;
-            inner.blobs.release(replaced.previous.iter().flat_map(blobs_of));
+            let (stored, displaced, unused_parts) =
+                inner.meta.complete_upload(&bucket, &upload_id, object, &condition)?;
+            inner.blobs.release(displaced.iter().flat_map(blobs_of));
             inner.blobs.release(blobs_of_parts(&unused_parts));
-            Ok(replaced)
+            Ok(stored)
         })
         .await
     }

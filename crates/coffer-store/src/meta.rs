@@ -2,17 +2,24 @@
 //!
 //! Tables (keys and values are bytes):
 //! - `buckets`: bucket name → [`BucketRecord`]
-//! - `objects`: bucket name, 0x00, object key → the current [`ObjectRecord`]
+//! - `versions`: bucket name, 0x00, object key, 0x00, version sequence → one
+//!   [`ObjectRecord`] (an object version or a delete marker)
 //! - `uploads`: bucket name, 0x00, object key, 0x00, upload id → [`UploadRecord`]
 //! - `parts`: upload id, 0x00, part number (u32, big-endian) → [`PartRecord`]
 //! - `bucket_configs`: bucket name, 0x00, kind → a configuration document
 //! - `users`: user name → [`UserRecord`]
 //! - `keys`: access key → [`KeyRecord`]
+//! - `counters`: name → u64 (big-endian); `version` numbers every version ever
+//!   written, so that no two versions share a sequence
 //!
-//! Bucket names and upload ids never contain 0x00, so one bucket's objects
+//! Bucket names and upload ids never contain 0x00, so one bucket's versions
 //! (or uploads) form one contiguous range, ordered by the UTF-8 bytes of their
 //! keys as S3 orders listings, and one upload's parts form one range in part
-//! order. Each part is its own row, so adding a part costs the same on the
+//! order. A version's sequence is stored inverted (`u64::MAX - sequence`,
+//! big-endian), so one key's versions sort newest first and its current
+//! version is the first row of its range. Version ids other than `null`
+//! begin with the version's sequence in hex, so finding a version by id is
+//! one lookup; the null version is found by walking the key's versions. Each part is its own row, so adding a part costs the same on the
 //! ten-thousandth part as on the first. Every value is a format byte followed
 //! by MessagePack with named fields, so fields can be added without rewriting
 //! old records.
@@ -22,22 +29,34 @@ use std::ops::Bound;
 use std::path::Path;
 
 use coffer_engine::{
-    BucketRecord, EngineError, EngineResult, KeyRecord, ListEntry, ListPage, ListQuery, Listed, NULL_VERSION_ID,
-    ObjectRecord, PartRecord, Replaced, UploadRecord, UserRecord, WriteCondition,
+    BucketChange, BucketRecord, DeleteOptions, Deleted, EngineError, EngineResult, KeyRecord, ListEntry, ListPage,
+    ListQuery, Listed, ListedVersion, NULL_VERSION_ID, ObjectChange, ObjectRecord, PartRecord, UploadRecord,
+    UserRecord, WriteCondition,
 };
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use time::OffsetDateTime;
 
 type Table = TableDefinition<'static, &'static [u8], &'static [u8]>;
 
 const BUCKETS: Table = TableDefinition::new("buckets");
-const OBJECTS: Table = TableDefinition::new("objects");
+const VERSIONS: Table = TableDefinition::new("versions");
+/// Where Coffer before versioning kept one record per key; moved into
+/// `versions` when such a database is opened.
+const OBJECTS_BEFORE_VERSIONING: Table = TableDefinition::new("objects");
 const UPLOADS: Table = TableDefinition::new("uploads");
 const PARTS: Table = TableDefinition::new("parts");
 const BUCKET_CONFIGS: Table = TableDefinition::new("bucket_configs");
 const USERS: Table = TableDefinition::new("users");
 const KEYS: Table = TableDefinition::new("keys");
+const COUNTERS: TableDefinition<'static, &'static str, u64> = TableDefinition::new("counters");
+const VERSION_COUNTER: &str = "version";
+
+/// The bytes after a key in a `versions` key: the separator and the sequence.
+const VERSION_SUFFIX_LEN: usize = 1 + 8;
+/// Hex digits of the sequence, then of random bits, in a version id.
+const VERSION_ID_HEX_LEN: usize = 32;
 
 /// The first byte of every stored value: the encoding that follows.
 const RECORD_FORMAT_V1: u8 = 1;
@@ -79,10 +98,39 @@ fn composite_key(parts: &[&[u8]]) -> Vec<u8> {
     bytes
 }
 
-/// The `objects` key of `key` in `bucket`; with an empty key, the start of
-/// the bucket's range.
+/// `bucket`, 0x00, `key`: with an empty key, the start of the bucket's range
+/// in `versions` and `uploads`; otherwise the start of the key's range.
 fn object_key(bucket: &str, key: &str) -> Vec<u8> {
     composite_key(&[bucket.as_bytes(), key.as_bytes()])
+}
+
+/// The `versions` key of the version of `key` with sequence `sequence`.
+fn version_key(bucket: &str, key: &str, sequence: u64) -> Vec<u8> {
+    composite_key(&[bucket.as_bytes(), key.as_bytes(), &(u64::MAX - sequence).to_be_bytes()])
+}
+
+/// The range of `versions` keys holding the versions of `key`, newest first.
+fn key_versions(bucket: &str, key: &str) -> (Vec<u8>, Vec<u8>) {
+    let mut start = object_key(bucket, key);
+    start.push(SEPARATOR);
+    let mut end = object_key(bucket, key);
+    end.push(SEPARATOR + 1);
+    (start, end)
+}
+
+/// A new version id: the sequence, so the id finds its row, then random
+/// bits, so ids do not read as a counter.
+fn new_version_id(sequence: u64) -> String {
+    let random = uuid::Uuid::new_v4().as_u64_pair().0;
+    format!("{sequence:016x}{random:016x}")
+}
+
+/// The sequence a version id was made from, if it is one of ours.
+fn sequence_in(version_id: &str) -> Option<u64> {
+    if version_id.len() != VERSION_ID_HEX_LEN || !version_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u64::from_str_radix(&version_id[..16], 16).ok()
 }
 
 fn upload_key(bucket: &str, key: &str, upload_id: &str) -> Vec<u8> {
@@ -183,9 +231,11 @@ impl Meta {
     pub fn open(path: &Path) -> EngineResult<Meta> {
         let db = Database::create(path).map_err(internal)?;
         let txn = db.begin_write().map_err(internal)?;
-        for table in [BUCKETS, OBJECTS, UPLOADS, PARTS, BUCKET_CONFIGS, USERS, KEYS] {
+        for table in [BUCKETS, VERSIONS, UPLOADS, PARTS, BUCKET_CONFIGS, USERS, KEYS] {
             txn.open_table(table).map_err(internal)?;
         }
+        txn.open_table(COUNTERS).map_err(internal)?;
+        move_objects_into_versions(&txn)?;
         txn.commit().map_err(internal)?;
         Ok(Meta { db })
     }
@@ -235,8 +285,8 @@ impl Meta {
             let mut buckets = txn.open_table(BUCKETS).map_err(internal)?;
             require_bucket(&buckets, name)?;
             let first = object_key(name, "");
-            let objects = txn.open_table(OBJECTS).map_err(internal)?;
-            let mut in_bucket = objects.range(first.as_slice()..).map_err(internal)?;
+            let versions = txn.open_table(VERSIONS).map_err(internal)?;
+            let mut in_bucket = versions.range(first.as_slice()..).map_err(internal)?;
             if let Some(entry) = in_bucket.next() {
                 let (key, _) = entry.map_err(internal)?;
                 if key.value().starts_with(&first) {
@@ -266,86 +316,201 @@ impl Meta {
         })
     }
 
-    /// Makes `object` the current version of its key if `condition` holds;
-    /// returns the version it replaced.
+    /// Writes `object` as the current version of its key if `condition`
+    /// holds; returns the record as stored and the version it displaced.
     pub fn put_object(
         &self,
         bucket: &str,
-        object: &ObjectRecord,
+        object: ObjectRecord,
         condition: &WriteCondition,
-    ) -> EngineResult<Replaced> {
-        self.write(|txn| replace_object(txn, bucket, object, condition))
+    ) -> EngineResult<(ObjectRecord, Option<ObjectRecord>)> {
+        self.write(|txn| write_version(txn, bucket, object, condition))
     }
 
     pub fn object(&self, bucket: &str, key: &str, version_id: Option<&str>) -> EngineResult<ObjectRecord> {
         let txn = self.read()?;
         require_bucket(&txn.open_table(BUCKETS).map_err(internal)?, bucket)?;
-        let objects = txn.open_table(OBJECTS).map_err(internal)?;
-        let object: ObjectRecord = match get(&objects, &object_key(bucket, key))? {
-            Some(object) => object,
-            None if version_id.is_some() => return Err(no_such_version(key, version_id)),
-            None => return Err(EngineError::NoSuchKey(key.to_owned())),
-        };
-        match version_id {
-            Some(wanted) if wanted != object.version_id => Err(no_such_version(key, version_id)),
-            _ => Ok(object),
-        }
+        let versions = txn.open_table(VERSIONS).map_err(internal)?;
+        existing_version(&versions, bucket, key, version_id).map(|(_, object)| object)
     }
 
-    pub fn set_object_acl(
+    pub fn update_object(
         &self,
         bucket: &str,
         key: &str,
         version_id: Option<&str>,
-        acl: Option<String>,
-    ) -> EngineResult<()> {
+        change: ObjectChange,
+    ) -> EngineResult<ObjectRecord> {
         self.write(|txn| {
             require_bucket(&txn.open_table(BUCKETS).map_err(internal)?, bucket)?;
-            let mut objects = txn.open_table(OBJECTS).map_err(internal)?;
-            let id = object_key(bucket, key);
-            let mut object = match get::<ObjectRecord>(&objects, &id)? {
-                Some(object) if version_id.is_none_or(|wanted| wanted == object.version_id) => object,
-                Some(_) => return Err(no_such_version(key, version_id)),
-                None if version_id.is_some() => return Err(no_such_version(key, version_id)),
-                None => return Err(EngineError::NoSuchKey(key.to_owned())),
-            };
-            object.acl = acl;
-            objects
-                .insert(id.as_slice(), encode(&object)?.as_slice())
+            let mut versions = txn.open_table(VERSIONS).map_err(internal)?;
+            let (row, mut object) = existing_version(&versions, bucket, key, version_id)?;
+            change(&mut object).map_err(EngineError::Rejected)?;
+            versions
+                .insert(row.as_slice(), encode(&object)?.as_slice())
                 .map_err(internal)?;
-            Ok(())
+            Ok(object)
         })
     }
 
-    /// Removes the current version of `key` if `version_id` names it (or is
-    /// `None`); removing what is not there is not an error, as in S3.
-    pub fn delete_object(&self, bucket: &str, key: &str, version_id: Option<&str>) -> EngineResult<Replaced> {
+    pub fn update_bucket(&self, name: &str, change: BucketChange) -> EngineResult<BucketRecord> {
         self.write(|txn| {
-            require_bucket(&txn.open_table(BUCKETS).map_err(internal)?, bucket)?;
-            let mut objects = txn.open_table(OBJECTS).map_err(internal)?;
-            let id = object_key(bucket, key);
-            let Some(current) = get::<ObjectRecord>(&objects, &id)? else {
-                return Ok(Replaced { previous: None });
-            };
-            if let Some(wanted) = version_id
-                && wanted != current.version_id
-            {
-                if wanted == NULL_VERSION_ID {
-                    return Ok(Replaced { previous: None });
-                }
-                return Err(no_such_version(key, version_id));
-            }
-            objects.remove(id.as_slice()).map_err(internal)?;
-            Ok(Replaced {
-                previous: Some(current),
-            })
+            let mut buckets = txn.open_table(BUCKETS).map_err(internal)?;
+            let mut bucket: BucketRecord =
+                get(&buckets, name.as_bytes())?.ok_or_else(|| EngineError::NoSuchBucket(name.to_owned()))?;
+            change(&mut bucket).map_err(EngineError::Rejected)?;
+            buckets
+                .insert(name.as_bytes(), encode(&bucket)?.as_slice())
+                .map_err(internal)?;
+            Ok(bucket)
         })
     }
 
-    /// One page of the objects of a bucket; see [`ListQuery`].
+    /// Deletes as [`coffer_engine::Engine::delete_object`] describes; returns
+    /// what S3 reports and the version removed, whose data the caller frees.
+    pub fn delete_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        options: &DeleteOptions,
+    ) -> EngineResult<(Deleted, Option<ObjectRecord>)> {
+        self.write(|txn| {
+            let bucket_record = bucket_record(txn, bucket)?;
+            let mut versions = txn.open_table(VERSIONS).map_err(internal)?;
+            if let Some(version_id) = version_id {
+                let Some((row, removed)) = named_version(&versions, bucket, key, version_id)? else {
+                    let nothing = Deleted {
+                        version_id: Some(version_id.to_owned()),
+                        delete_marker: false,
+                    };
+                    return Ok((nothing, None));
+                };
+                check_removable(&removed, options.bypass_governance)?;
+                versions.remove(row.as_slice()).map_err(internal)?;
+                let deleted = Deleted {
+                    version_id: Some(removed.version_id.clone()),
+                    delete_marker: removed.delete_marker,
+                };
+                return Ok((deleted, Some(removed)));
+            }
+            let removed = if bucket_record.versioning_enabled() {
+                None
+            } else {
+                remove_null_version(&mut versions, bucket, key, options.bypass_governance)?
+            };
+            if bucket_record.versioning.is_none() {
+                return Ok((Deleted::default(), removed));
+            }
+            let sequence = next_sequence(txn)?;
+            let version_id = if bucket_record.versioning_enabled() {
+                new_version_id(sequence)
+            } else {
+                NULL_VERSION_ID.to_owned()
+            };
+            let marker = ObjectRecord::delete_marker(key, version_id.clone(), &options.owner);
+            versions
+                .insert(
+                    version_key(bucket, key, sequence).as_slice(),
+                    encode(&marker)?.as_slice(),
+                )
+                .map_err(internal)?;
+            let deleted = Deleted {
+                version_id: Some(version_id),
+                delete_marker: true,
+            };
+            Ok((deleted, removed))
+        })
+    }
+
+    /// One page of the current versions of a bucket's keys; see [`ListQuery`].
     pub fn list_objects(&self, bucket: &str, query: &ListQuery) -> EngineResult<ListPage> {
-        let start = query.start_after.as_deref().map(|after| object_key(bucket, after));
-        self.list(OBJECTS, bucket, query, start, key_of_object)
+        let txn = self.read()?;
+        let start = query.start_after.as_deref().map(|after| key_versions(bucket, after).1);
+        let listing = Listing {
+            table: VERSIONS,
+            key_of: key_of_version,
+            current_only: true,
+        };
+        let start = start.map_or(Bound::Unbounded, Bound::Included);
+        list(&txn, &listing, bucket, query, start, |object: &ObjectRecord| {
+            !object.delete_marker
+        })
+    }
+
+    /// One page of all versions and delete markers of a bucket's keys.
+    pub fn list_object_versions(
+        &self,
+        bucket: &str,
+        query: &ListQuery,
+        version_id_marker: Option<&str>,
+    ) -> EngineResult<ListPage<ListedVersion>> {
+        let txn = self.read()?;
+        require_bucket(&txn.open_table(BUCKETS).map_err(internal)?, bucket)?;
+        let versions = txn.open_table(VERSIONS).map_err(internal)?;
+        // The row the page starts after, when it starts within a key.
+        let mut marker_row = None;
+        let start = match (query.start_after.as_deref(), version_id_marker) {
+            (Some(after), Some(version_id)) => {
+                let row = match sequence_in(version_id) {
+                    Some(sequence) => Some(version_key(bucket, after, sequence)),
+                    None if version_id == NULL_VERSION_ID => {
+                        named_version(&versions, bucket, after, version_id)?.map(|(row, _)| row)
+                    }
+                    None => return Err(EngineError::InvalidVersionId(version_id.to_owned())),
+                };
+                marker_row = row.clone();
+                match row {
+                    Some(row) => Bound::Excluded(row),
+                    None => Bound::Included(key_versions(bucket, after).1),
+                }
+            }
+            (Some(after), None) => Bound::Included(key_versions(bucket, after).1),
+            (None, _) => Bound::Unbounded,
+        };
+        let listing = Listing {
+            table: VERSIONS,
+            key_of: key_of_version,
+            current_only: false,
+        };
+        let page = list(&txn, &listing, bucket, query, start, |_: &ObjectRecord| true)?;
+
+        // A version is its key's latest when no row of its key precedes it:
+        // on this page that is the previous item; before the page, the rows
+        // of the marker's key up to and including the marker.
+        let mut previous_key: Option<String> = None;
+        let mut entries = Vec::with_capacity(page.entries.len());
+        for entry in page.entries {
+            let entry = match entry {
+                ListEntry::Item(object) => {
+                    let is_latest = match (&previous_key, &marker_row) {
+                        (Some(previous), _) => *previous != object.key,
+                        (None, Some(marker_row)) if Some(object.key.as_str()) == query.start_after.as_deref() => {
+                            let (key_start, _) = key_versions(bucket, &object.key);
+                            let mut before = versions
+                                .range(key_start.as_slice()..=marker_row.as_slice())
+                                .map_err(internal)?;
+                            before.next().is_none()
+                        }
+                        (None, _) => true,
+                    };
+                    previous_key = Some(object.key.clone());
+                    ListEntry::Item(Box::new(ListedVersion {
+                        object: *object,
+                        is_latest,
+                    }))
+                }
+                ListEntry::CommonPrefix(prefix) => {
+                    previous_key = None;
+                    ListEntry::CommonPrefix(prefix)
+                }
+            };
+            entries.push(entry);
+        }
+        Ok(ListPage {
+            entries,
+            truncated: page.truncated,
+        })
     }
 
     /// One page of the uploads in progress in a bucket, by key then upload id.
@@ -355,74 +520,18 @@ impl Meta {
         query: &ListQuery,
         upload_id_marker: Option<&str>,
     ) -> EngineResult<ListPage<UploadRecord>> {
+        let txn = self.read()?;
         let start = query.start_after.as_deref().map(|after| match upload_id_marker {
             Some(upload_id) => upload_key(bucket, after, upload_id),
             None => after_prefix(object_key(bucket, after)),
         });
-        self.list(UPLOADS, bucket, query, start, key_of_upload)
-    }
-
-    /// One page of a bucket's range of `table` with S3's listing semantics.
-    /// `start_after` is the table key the page starts strictly after, and
-    /// `key_of` finds the object key in a table key's part after the bucket.
-    fn list<T: DeserializeOwned + Listed>(
-        &self,
-        table: Table,
-        bucket: &str,
-        query: &ListQuery,
-        start_after: Option<Vec<u8>>,
-        key_of: fn(&[u8]) -> &[u8],
-    ) -> EngineResult<ListPage<T>> {
-        let txn = self.read()?;
-        require_bucket(&txn.open_table(BUCKETS).map_err(internal)?, bucket)?;
-        let records = txn.open_table(table).map_err(internal)?;
-        let bucket_start = object_key(bucket, "").len();
-        let prefix_start = object_key(bucket, &query.prefix);
-        let mut lower = match start_after {
-            Some(after) if after > prefix_start => Bound::Excluded(after),
-            _ => Bound::Included(prefix_start),
+        let listing = Listing {
+            table: UPLOADS,
+            key_of: key_of_upload,
+            current_only: false,
         };
-        let upper = Bound::Excluded(bucket_range_end(bucket));
-
-        let wanted = query.max_keys + 1;
-        let mut entries: Vec<ListEntry<T>> = Vec::new();
-        'seek: while entries.len() < wanted {
-            let range = records
-                .range::<&[u8]>((as_slice(&lower), as_slice(&upper)))
-                .map_err(internal)?;
-            for entry in range {
-                let (stored_key, value) = entry.map_err(internal)?;
-                let key = std::str::from_utf8(key_of(&stored_key.value()[bucket_start..])).map_err(internal)?;
-                if !key.starts_with(query.prefix.as_str()) {
-                    break 'seek;
-                }
-                let common_prefix = query
-                    .delimiter
-                    .as_deref()
-                    .filter(|d| !d.is_empty())
-                    .and_then(|delimiter| {
-                        key[query.prefix.len()..]
-                            .find(delimiter)
-                            .map(|at| &key[..query.prefix.len() + at + delimiter.len()])
-                    });
-                if let Some(common_prefix) = common_prefix {
-                    let seen = query.start_after.as_deref().is_some_and(|after| common_prefix <= after);
-                    if !seen {
-                        entries.push(ListEntry::CommonPrefix(common_prefix.to_owned()));
-                    }
-                    lower = Bound::Excluded(after_prefix(object_key(bucket, common_prefix)));
-                    continue 'seek;
-                }
-                entries.push(ListEntry::Item(Box::new(decode(value.value())?)));
-                if entries.len() == wanted {
-                    break 'seek;
-                }
-            }
-            break;
-        }
-        let truncated = entries.len() > query.max_keys;
-        entries.truncate(query.max_keys);
-        Ok(ListPage { entries, truncated })
+        let start = start.map_or(Bound::Unbounded, Bound::Excluded);
+        list(&txn, &listing, bucket, query, start, |_: &UploadRecord| true)
     }
 
     pub fn create_upload(&self, bucket: &str, upload: &UploadRecord) -> EngineResult<()> {
@@ -517,9 +626,9 @@ impl Meta {
         &self,
         bucket: &str,
         upload_id: &str,
-        object: &ObjectRecord,
+        object: ObjectRecord,
         condition: &WriteCondition,
-    ) -> EngineResult<(Replaced, Vec<PartRecord>)> {
+    ) -> EngineResult<(ObjectRecord, Option<ObjectRecord>, Vec<PartRecord>)> {
         self.write(|txn| {
             let mut unused = remove_upload(txn, bucket, &object.key, upload_id)?;
             for segment in &object.segments {
@@ -529,8 +638,8 @@ impl Meta {
                     .ok_or(EngineError::InvalidPart(segment.part_number))?;
                 unused.swap_remove(at);
             }
-            let replaced = replace_object(txn, bucket, object, condition)?;
-            Ok((replaced, unused))
+            let (stored, displaced) = write_version(txn, bucket, object, condition)?;
+            Ok((stored, displaced, unused))
         })
     }
 
@@ -651,7 +760,7 @@ impl Meta {
     pub fn referenced_blobs(&self) -> EngineResult<HashSet<String>> {
         let txn = self.read()?;
         let mut blobs = HashSet::new();
-        for entry in txn.open_table(OBJECTS).map_err(internal)?.iter().map_err(internal)? {
+        for entry in txn.open_table(VERSIONS).map_err(internal)?.iter().map_err(internal)? {
             let (_, value) = entry.map_err(internal)?;
             let object: ObjectRecord = decode(value.value())?;
             blobs.extend(object.segments.into_iter().map(|segment| segment.blob));
@@ -664,9 +773,27 @@ impl Meta {
     }
 }
 
-/// The object key in an `objects` key's part after the bucket.
-fn key_of_object(suffix: &[u8]) -> &[u8] {
-    suffix
+/// Moves the records of a database written before versioning, one per key,
+/// into `versions`, each as its key's only version.
+fn move_objects_into_versions(txn: &WriteTransaction) -> EngineResult<()> {
+    let mut versions = txn.open_table(VERSIONS).map_err(internal)?;
+    {
+        let mut objects = txn.open_table(OBJECTS_BEFORE_VERSIONING).map_err(internal)?;
+        for entry in objects.extract_if(|_, _| true).map_err(internal)? {
+            let (stored_key, value) = entry.map_err(internal)?;
+            let mut row = stored_key.value().to_vec();
+            row.push(SEPARATOR);
+            row.extend_from_slice(&(u64::MAX - next_sequence(txn)?).to_be_bytes());
+            versions.insert(row.as_slice(), value.value()).map_err(internal)?;
+        }
+    }
+    txn.delete_table(OBJECTS_BEFORE_VERSIONING).map_err(internal)?;
+    Ok(())
+}
+
+/// The object key in a `versions` key's part after the bucket.
+fn key_of_version(suffix: &[u8]) -> &[u8] {
+    &suffix[..suffix.len().saturating_sub(VERSION_SUFFIX_LEN)]
 }
 
 /// The object key in an `uploads` key's part after the bucket (key, 0x00, upload id).
@@ -677,18 +804,236 @@ fn key_of_upload(suffix: &[u8]) -> &[u8] {
     }
 }
 
-/// Makes `object` the current version of its key in `txn` if `condition` holds.
-fn replace_object(
+/// Which table a listing reads, and how.
+struct Listing {
+    table: Table,
+    /// Finds the object key in a table key's part after the bucket.
+    key_of: fn(&[u8]) -> &[u8],
+    /// List only the first row of each key (its current version).
+    current_only: bool,
+}
+
+/// How many older versions of one key a listing of current versions steps
+/// over before it seeks past the rest instead.
+const OLDER_VERSIONS_STEPPED_MAX: usize = 16;
+
+/// One page of a bucket's range of a table with S3's listing semantics,
+/// starting at `start` (a table key), or at the query's prefix when that
+/// comes later. Rows for which `visible` is false are left out; when the
+/// listing lists current versions only, so is the rest of their key.
+fn list<T: DeserializeOwned + Listed>(
+    txn: &redb::ReadTransaction,
+    listing: &Listing,
+    bucket: &str,
+    query: &ListQuery,
+    start: Bound<Vec<u8>>,
+    visible: impl Fn(&T) -> bool,
+) -> EngineResult<ListPage<T>> {
+    require_bucket(&txn.open_table(BUCKETS).map_err(internal)?, bucket)?;
+    let records = txn.open_table(listing.table).map_err(internal)?;
+    let bucket_start = object_key(bucket, "").len();
+    let prefix_start = object_key(bucket, &query.prefix);
+    let mut lower = match start {
+        Bound::Included(row) | Bound::Excluded(row) if row <= prefix_start => Bound::Included(prefix_start),
+        Bound::Unbounded => Bound::Included(prefix_start),
+        start => start,
+    };
+    let upper = Bound::Excluded(bucket_range_end(bucket));
+
+    let wanted = query.max_keys + 1;
+    let mut entries: Vec<ListEntry<T>> = Vec::new();
+    // The key whose first row was the last one handled, and how many of its
+    // older rows were stepped over since.
+    let mut current_key: Vec<u8> = Vec::new();
+    let mut older_rows = 0;
+    'seek: while entries.len() < wanted {
+        let range = records
+            .range::<&[u8]>((as_slice(&lower), as_slice(&upper)))
+            .map_err(internal)?;
+        for entry in range {
+            let (stored_key, value) = entry.map_err(internal)?;
+            let key_bytes = (listing.key_of)(&stored_key.value()[bucket_start..]);
+            let key = std::str::from_utf8(key_bytes).map_err(internal)?;
+            if !key.starts_with(query.prefix.as_str()) {
+                break 'seek;
+            }
+            if listing.current_only {
+                if !current_key.is_empty() && current_key == key_bytes {
+                    older_rows += 1;
+                    if older_rows > OLDER_VERSIONS_STEPPED_MAX {
+                        lower = Bound::Included(key_versions(bucket, key).1);
+                        continue 'seek;
+                    }
+                    continue;
+                }
+                current_key.clear();
+                current_key.extend_from_slice(key_bytes);
+                older_rows = 0;
+            }
+            let common_prefix = query
+                .delimiter
+                .as_deref()
+                .filter(|d| !d.is_empty())
+                .and_then(|delimiter| {
+                    key[query.prefix.len()..]
+                        .find(delimiter)
+                        .map(|at| &key[..query.prefix.len() + at + delimiter.len()])
+                });
+            let record: T = decode(value.value())?;
+            if !visible(&record) {
+                continue;
+            }
+            if let Some(common_prefix) = common_prefix {
+                let seen = query.start_after.as_deref().is_some_and(|after| common_prefix <= after);
+                if !seen {
+                    entries.push(ListEntry::CommonPrefix(common_prefix.to_owned()));
+                }
+                lower = Bound::Excluded(after_prefix(object_key(bucket, common_prefix)));
+                current_key.clear();
+                continue 'seek;
+            }
+            entries.push(ListEntry::Item(Box::new(record)));
+            if entries.len() == wanted {
+                break 'seek;
+            }
+        }
+        break;
+    }
+    let truncated = entries.len() > query.max_keys;
+    entries.truncate(query.max_keys);
+    Ok(ListPage { entries, truncated })
+}
+
+/// A version's row in `versions`, and its record.
+type VersionRow = (Vec<u8>, ObjectRecord);
+
+/// The current version (or delete marker) of `key`.
+fn current_version(
+    versions: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    bucket: &str,
+    key: &str,
+) -> EngineResult<Option<VersionRow>> {
+    let (start, end) = key_versions(bucket, key);
+    let mut rows = versions.range(start.as_slice()..end.as_slice()).map_err(internal)?;
+    match rows.next() {
+        Some(row) => {
+            let (row, value) = row.map_err(internal)?;
+            Ok(Some((row.value().to_vec(), decode(value.value())?)))
+        }
+        None => Ok(None),
+    }
+}
+
+/// The version (or delete marker) of `key` whose id is `version_id`.
+fn named_version(
+    versions: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    bucket: &str,
+    key: &str,
+    version_id: &str,
+) -> EngineResult<Option<VersionRow>> {
+    if version_id == NULL_VERSION_ID {
+        let (start, end) = key_versions(bucket, key);
+        for row in versions.range(start.as_slice()..end.as_slice()).map_err(internal)? {
+            let (row, value) = row.map_err(internal)?;
+            let object: ObjectRecord = decode(value.value())?;
+            if object.version_id == NULL_VERSION_ID {
+                return Ok(Some((row.value().to_vec(), object)));
+            }
+        }
+        return Ok(None);
+    }
+    let sequence = sequence_in(version_id).ok_or_else(|| EngineError::InvalidVersionId(version_id.to_owned()))?;
+    let row = version_key(bucket, key, sequence);
+    let object = get::<ObjectRecord>(versions, &row)?.filter(|object| object.version_id == version_id);
+    Ok(object.map(|object| (row, object)))
+}
+
+/// The version a read or an update addresses: the current one, or the one
+/// named. It must exist and must not be a delete marker.
+fn existing_version(
+    versions: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    bucket: &str,
+    key: &str,
+    version_id: Option<&str>,
+) -> EngineResult<VersionRow> {
+    let found = match version_id {
+        Some(version_id) => named_version(versions, bucket, key, version_id)?,
+        None => current_version(versions, bucket, key)?,
+    };
+    match found {
+        Some((_, object)) if object.delete_marker => Err(EngineError::DeleteMarker {
+            key: key.to_owned(),
+            version_id: object.version_id,
+            named: version_id.is_some(),
+        }),
+        Some(found) => Ok(found),
+        None if version_id.is_some() => Err(no_such_version(key, version_id)),
+        None => Err(EngineError::NoSuchKey(key.to_owned())),
+    }
+}
+
+/// Refuses to remove a version under a legal hold or unexpired retention.
+fn check_removable(object: &ObjectRecord, bypass_governance: bool) -> EngineResult<()> {
+    match &object.lock {
+        Some(lock) if lock.forbids_removal(OffsetDateTime::now_utc(), bypass_governance) => {
+            Err(EngineError::ObjectLocked {
+                key: object.key.clone(),
+                version_id: object.version_id.clone(),
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Removes the null version of `key`, if there is one and it may be removed;
+/// returns it.
+fn remove_null_version(
+    versions: &mut redb::Table<&'static [u8], &'static [u8]>,
+    bucket: &str,
+    key: &str,
+    bypass_governance: bool,
+) -> EngineResult<Option<ObjectRecord>> {
+    let Some((row, null_version)) = named_version(versions, bucket, key, NULL_VERSION_ID)? else {
+        return Ok(None);
+    };
+    check_removable(&null_version, bypass_governance)?;
+    versions.remove(row.as_slice()).map_err(internal)?;
+    Ok(Some(null_version))
+}
+
+/// The next version sequence; every version row gets its own.
+fn next_sequence(txn: &WriteTransaction) -> EngineResult<u64> {
+    let mut counters = txn.open_table(COUNTERS).map_err(internal)?;
+    let next = counters
+        .get(VERSION_COUNTER)
+        .map_err(internal)?
+        .map_or(0, |last| last.value())
+        + 1;
+    counters.insert(VERSION_COUNTER, next).map_err(internal)?;
+    Ok(next)
+}
+
+fn bucket_record(txn: &WriteTransaction, bucket: &str) -> EngineResult<BucketRecord> {
+    get(&txn.open_table(BUCKETS).map_err(internal)?, bucket.as_bytes())?
+        .ok_or_else(|| EngineError::NoSuchBucket(bucket.to_owned()))
+}
+
+/// Writes `object` in `txn` as the new current version of its key if
+/// `condition` holds; returns it as stored, with the version id the bucket's
+/// versioning state gives it, and the null version it displaced, if any.
+fn write_version(
     txn: &WriteTransaction,
     bucket: &str,
-    object: &ObjectRecord,
+    mut object: ObjectRecord,
     condition: &WriteCondition,
-) -> EngineResult<Replaced> {
-    require_bucket(&txn.open_table(BUCKETS).map_err(internal)?, bucket)?;
-    let mut objects = txn.open_table(OBJECTS).map_err(internal)?;
-    let id = object_key(bucket, &object.key);
+) -> EngineResult<(ObjectRecord, Option<ObjectRecord>)> {
+    let bucket_record = bucket_record(txn, bucket)?;
+    let mut versions = txn.open_table(VERSIONS).map_err(internal)?;
     if *condition != WriteCondition::Always {
-        match (condition, get::<ObjectRecord>(&objects, &id)?) {
+        let current = current_version(&versions, bucket, &object.key)?
+            .map(|(_, current)| current)
+            .filter(|current| !current.delete_marker);
+        match (condition, current) {
             (WriteCondition::IfAbsent, Some(_)) => return Err(EngineError::PreconditionFailed),
             (WriteCondition::IfEtag(_), None) => return Err(EngineError::NoSuchKey(object.key.clone())),
             (WriteCondition::IfEtag(etag), Some(current)) if *etag != current.etag => {
@@ -697,10 +1042,19 @@ fn replace_object(
             _ => {}
         }
     }
-    let previous = objects
-        .insert(id.as_slice(), encode(object)?.as_slice())
-        .map_err(internal)?
-        .map(|old| decode(old.value()))
-        .transpose()?;
-    Ok(Replaced { previous })
+    let sequence = next_sequence(txn)?;
+    let displaced = if bucket_record.versioning_enabled() {
+        object.version_id = new_version_id(sequence);
+        None
+    } else {
+        object.version_id = NULL_VERSION_ID.to_owned();
+        remove_null_version(&mut versions, bucket, &object.key, false)?
+    };
+    versions
+        .insert(
+            version_key(bucket, &object.key, sequence).as_slice(),
+            encode(&object)?.as_slice(),
+        )
+        .map_err(internal)?;
+    Ok((object, displaced))
 }

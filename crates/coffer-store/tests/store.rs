@@ -147,7 +147,7 @@ async fn overwrite_and_delete_free_data_files() {
         store.delete_bucket("b").await,
         Err(EngineError::BucketNotEmpty(_))
     ));
-    store.delete_object("b", "k", None).await.unwrap();
+    store.delete_object("b", "k", None, &Default::default()).await.unwrap();
     assert_eq!(count_files(&dir.path().join("blobs")), 0);
     assert!(matches!(
         store.object("b", "k", None).await,
@@ -437,5 +437,55 @@ async fn bucket_configurations_are_kept_per_kind_and_die_with_their_bucket() {
     assert_eq!(
         store.bucket_config("b2", "policy").await.unwrap().as_deref(),
         Some(&b"other"[..])
+    );
+}
+
+#[tokio::test]
+async fn a_database_from_before_versioning_keeps_its_objects() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        store.create_bucket(bucket("b")).await.unwrap();
+        store.close().unwrap();
+    }
+    // Write the one-record-per-key table an older Coffer kept, by hand.
+    let old_objects: redb::TableDefinition<&[u8], &[u8]> = redb::TableDefinition::new("objects");
+    {
+        let db = redb::Database::create(dir.path().join("coffer.redb")).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut table = txn.open_table(old_objects).unwrap();
+            for key in ["a", "b/c"] {
+                let mut value = vec![1u8];
+                rmp_serde::encode::write_named(&mut value, &object(key, 0)).unwrap();
+                table.insert(format!("b\0{key}").as_bytes(), value.as_slice()).unwrap();
+            }
+        }
+        txn.commit().unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    let page = store.list_objects("b", &grouped(None, 10)).await.unwrap();
+    assert_eq!(names(&page), ["a", "b/*"]);
+    assert_eq!(
+        store.object("b", "b/c", None).await.unwrap().version_id,
+        NULL_VERSION_ID
+    );
+    put(&store, "b", "a", b"new").await;
+    assert_eq!(read_all(&store, "b", "a").await, b"new");
+    let versions = store
+        .list_object_versions(
+            "b",
+            &ListQuery {
+                max_keys: 10,
+                ..Default::default()
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        versions.entries.len(),
+        2,
+        "the overwrite replaced the migrated null version"
     );
 }

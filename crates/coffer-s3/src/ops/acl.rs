@@ -113,8 +113,17 @@ impl CofferS3 {
                 &bucket,
             )
             .await?;
+        let acl = acl.encode();
         self.engine
-            .set_object_acl(&bucket.name, &input.key, version_id, Some(acl.encode()))
+            .update_object(
+                &bucket.name,
+                &input.key,
+                version_id,
+                Box::new(move |object| {
+                    object.acl = Some(acl);
+                    Ok(())
+                }),
+            )
             .await
             .map_err(from_engine)?;
         Ok(S3Response::new(PutObjectAclOutput::default()))

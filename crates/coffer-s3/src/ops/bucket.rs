@@ -1,6 +1,6 @@
 //! Bucket operations: create, head, list, delete, location, versioning.
 
-use coffer_engine::{BucketRecord, EngineError};
+use coffer_engine::{BucketRecord, EngineError, VERSIONING_ENABLED, VERSIONING_SUSPENDED};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
@@ -59,13 +59,15 @@ impl CofferS3 {
             ));
         }
         let acl = Acl::from_headers(&req.headers, &user.id, &user.id)?;
+        let object_lock = input.object_lock_enabled_for_bucket.unwrap_or(false);
         let record = BucketRecord {
             name: input.bucket.clone(),
             owner: user.id.clone(),
             location,
             created: time::OffsetDateTime::now_utc(),
-            versioning: None,
-            object_lock_enabled: input.object_lock_enabled_for_bucket.unwrap_or(false),
+            // Object lock needs versions to protect, so it turns versioning on for good.
+            versioning: object_lock.then(|| VERSIONING_ENABLED.to_owned()),
+            object_lock_enabled: object_lock,
         };
         match self.engine.create_bucket(record).await {
             Ok(()) => {
@@ -116,6 +118,50 @@ impl CofferS3 {
         Ok(S3Response::new(GetBucketLocationOutput {
             location_constraint: bucket.location.map(BucketLocationConstraint::from),
         }))
+    }
+
+    pub(super) async fn do_put_bucket_versioning(
+        &self,
+        req: S3Request<PutBucketVersioningInput>,
+    ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
+        let bucket = self.target_bucket(&req, &req.input.bucket).await?;
+        let configuration = &req.input.versioning_configuration;
+        if configuration
+            .mfa_delete
+            .as_ref()
+            .is_some_and(|mfa| mfa.as_str() == MFADelete::ENABLED)
+        {
+            return Err(s3_error!(
+                NotImplemented,
+                "MFA delete is not supported; send MfaDelete Disabled or leave it out."
+            ));
+        }
+        let status = match configuration.status.as_ref().map(BucketVersioningStatus::as_str) {
+            Some(status @ (VERSIONING_ENABLED | VERSIONING_SUSPENDED)) => status.to_owned(),
+            _ => {
+                return Err(s3_error!(
+                    MalformedXML,
+                    "The XML you provided was not well-formed or did not validate against our published schema"
+                ));
+            }
+        };
+        self.engine
+            .update_bucket(
+                &bucket.name,
+                Box::new(move |bucket| {
+                    if bucket.object_lock_enabled && status != VERSIONING_ENABLED {
+                        return Err(Box::new(s3_error!(
+                            InvalidBucketState,
+                            "An Object Lock configuration is present on this bucket, so the versioning state cannot be changed."
+                        )));
+                    }
+                    bucket.versioning = Some(status);
+                    Ok(())
+                }),
+            )
+            .await
+            .map_err(from_engine)?;
+        Ok(S3Response::new(PutBucketVersioningOutput::default()))
     }
 
     pub(super) async fn do_get_bucket_versioning(

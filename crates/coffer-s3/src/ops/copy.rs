@@ -2,10 +2,10 @@
 
 use coffer_engine::WriteCondition;
 use s3s::dto::*;
-use s3s::{S3Request, S3Response, S3Result, s3_error};
+use s3s::{S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
 use super::CofferS3;
-use super::object::{PUT_OBJECT_BYTES_MAX, new_object, requested_version};
+use super::object::{PUT_OBJECT_BYTES_MAX, new_object, reported_version, requested_version};
 use crate::checksum::{Algorithm, DEFAULT_ALGORITHM, set_checksums};
 use crate::conditions::{Conditions, WhenUnchanged};
 use crate::error::from_engine;
@@ -35,7 +35,7 @@ impl CofferS3 {
         let user = self.caller(&req)?;
         let input = &req.input;
         let (source_bucket, source_key, source_version) = copy_source(&input.copy_source)?;
-        self.source_bucket(&req, source_bucket, source_key).await?;
+        let source_bucket_record = self.source_bucket(&req, source_bucket, source_key).await?;
         let replace = match input.metadata_directive.as_ref().map(MetadataDirective::as_str) {
             None | Some(MetadataDirective::COPY) => false,
             Some(MetadataDirective::REPLACE) => true,
@@ -69,7 +69,18 @@ impl CofferS3 {
                 }
                 Ok(((), None))
             })
-            .await?;
+            .await
+            .map_err(|err| {
+                // S3 refuses a source that names a delete marker as a bad request.
+                if *err.code() == S3ErrorCode::MethodNotAllowed {
+                    s3_error!(
+                        InvalidRequest,
+                        "The source of a copy request may not specifically refer to a delete marker by version id."
+                    )
+                } else {
+                    err
+                }
+            })?;
         let algorithm =
             algorithm.unwrap_or_else(|| Algorithm::of(&source.object.checksums).unwrap_or(DEFAULT_ALGORITHM));
         let (staged, digest) = self.stage_hashed(source.body, &[algorithm]).await?;
@@ -92,12 +103,15 @@ impl CofferS3 {
             ..Default::default()
         };
         set_checksums!(result, &object.checksums, with_type);
-        self.engine
+        let stored = self
+            .engine
             .put_object(&target_bucket.name, object, staged, WriteCondition::Always)
             .await
             .map_err(from_engine)?;
         Ok(S3Response::new(CopyObjectOutput {
             copy_object_result: Some(result),
+            copy_source_version_id: reported_version(&source_bucket_record, &source.object),
+            version_id: reported_version(&target_bucket, &stored),
             ..Default::default()
         }))
     }

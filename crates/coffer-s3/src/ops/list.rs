@@ -2,13 +2,15 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use coffer_engine::{ListEntry, ListQuery, ObjectRecord};
+use coffer_engine::{ListEntry, ListQuery, ListedVersion, ObjectRecord};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use s3s::dto::*;
+use s3s::xml::{SerResult, Serializer};
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use super::CofferS3;
 use crate::checksum::Algorithm;
+use crate::edge::{RenderedBody, S3_XML_NAMESPACE};
 use crate::error::from_engine;
 
 /// A page never holds more than this many keys and common prefixes.
@@ -226,7 +228,6 @@ impl CofferS3 {
         }))
     }
 
-    /// On an unversioned bucket every object is its own "null" version.
     pub(super) async fn do_list_object_versions(
         &self,
         req: S3Request<ListObjectVersionsInput>,
@@ -235,54 +236,136 @@ impl CofferS3 {
         let input = req.input;
         let encoding = Encoding::from_request(input.encoding_type.as_ref())?;
         let max_keys = max_keys(input.max_keys)?;
+        let key_marker = input.key_marker.clone().filter(|marker| !marker.is_empty());
+        let version_id_marker = input.version_id_marker.as_deref().filter(|marker| !marker.is_empty());
+        if version_id_marker.is_some() && key_marker.is_none() {
+            return Err(s3_error!(
+                InvalidArgument,
+                "A version-id marker cannot be specified without a key marker."
+            ));
+        }
         let query = query(
             input.prefix.as_deref(),
             input.delimiter.as_deref(),
-            input.key_marker.clone(),
+            key_marker,
             max_keys,
         );
         let page = self
             .engine
-            .list_objects(&bucket.name, &query)
+            .list_object_versions(&bucket.name, &query, version_id_marker)
             .await
             .map_err(from_engine)?;
         let truncated = page.truncated;
-        let last = page.entries.last().map(|e| e.sort_key().to_owned());
-        let last_is_object = matches!(page.entries.last(), Some(ListEntry::Item(_)));
-        let (objects, prefixes) = page.split();
-        let versions = objects
+        let (next_key_marker, next_version_id_marker) = match page.entries.last().filter(|_| truncated) {
+            Some(ListEntry::Item(last)) => (Some(last.object.key.clone()), Some(last.object.version_id.clone())),
+            Some(ListEntry::CommonPrefix(prefix)) => (Some(prefix.clone()), None),
+            None => (None, None),
+        };
+        let (listed, prefixes) = page.split();
+        let entries: Vec<VersionEntry> = listed
             .into_iter()
-            .map(|object| ObjectVersion {
-                checksum_algorithm: checksum_algorithms(&object),
-                checksum_type: object.checksums.checksum_type.clone().map(ChecksumType::from),
-                e_tag: Some(ETag::Strong(object.etag.clone())),
-                is_latest: Some(true),
-                key: Some(encoding.encode(&object.key)),
-                last_modified: Some(object.last_modified.into()),
-                owner: Some(self.owner_of(&object.owner)),
-                restore_status: None,
-                size: i64::try_from(object.size).ok(),
-                storage_class: Some(ObjectVersionStorageClass::from_static(
-                    ObjectVersionStorageClass::STANDARD,
-                )),
-                version_id: Some(object.version_id),
-            })
+            .map(|listed| self.version_entry(listed, encoding))
             .collect();
-        Ok(S3Response::new(ListObjectVersionsOutput {
+        let output = ListObjectVersionsOutput {
             common_prefixes: common_prefixes(prefixes, encoding),
-            delete_markers: None,
             delimiter: encoding.encode_opt(input.delimiter.as_deref()),
             encoding_type: encoding.output(),
             is_truncated: Some(truncated),
             key_marker: Some(encoding.encode(input.key_marker.as_deref().unwrap_or_default())),
             max_keys: i32::try_from(max_keys).ok(),
             name: Some(bucket.name),
-            next_key_marker: last.filter(|_| truncated).map(|key| encoding.encode(&key)),
-            next_version_id_marker: (truncated && last_is_object).then(|| coffer_engine::NULL_VERSION_ID.to_owned()),
+            next_key_marker: next_key_marker.map(|key| encoding.encode(&key)),
+            next_version_id_marker,
             prefix: Some(encoding.encode(input.prefix.as_deref().unwrap_or_default())),
-            request_charged: None,
             version_id_marker: Some(input.version_id_marker.unwrap_or_default()),
-            versions: Some(versions),
-        }))
+            ..Default::default()
+        };
+        let body = render_versions(&output, &entries)?;
+        let mut response = S3Response::new(output);
+        response.extensions.insert(RenderedBody(body));
+        Ok(response)
     }
+
+    fn version_entry(&self, listed: ListedVersion, encoding: Encoding) -> VersionEntry {
+        let ListedVersion { object, is_latest } = listed;
+        if object.delete_marker {
+            return VersionEntry::DeleteMarker(DeleteMarkerEntry {
+                is_latest: Some(is_latest),
+                key: Some(encoding.encode(&object.key)),
+                last_modified: Some(object.last_modified.into()),
+                owner: Some(self.owner_of(&object.owner)),
+                version_id: Some(object.version_id),
+            });
+        }
+        VersionEntry::Version(ObjectVersion {
+            checksum_algorithm: checksum_algorithms(&object),
+            checksum_type: object.checksums.checksum_type.clone().map(ChecksumType::from),
+            e_tag: Some(ETag::Strong(object.etag.clone())),
+            is_latest: Some(is_latest),
+            key: Some(encoding.encode(&object.key)),
+            last_modified: Some(object.last_modified.into()),
+            owner: Some(self.owner_of(&object.owner)),
+            restore_status: None,
+            size: i64::try_from(object.size).ok(),
+            storage_class: Some(ObjectVersionStorageClass::from(
+                object
+                    .storage_class
+                    .clone()
+                    .unwrap_or_else(|| ObjectVersionStorageClass::STANDARD.to_owned()),
+            )),
+            version_id: Some(object.version_id),
+        })
+    }
+}
+
+/// One entry of a ListObjectVersions page.
+enum VersionEntry {
+    Version(ObjectVersion),
+    DeleteMarker(DeleteMarkerEntry),
+}
+
+/// The ListVersionsResult document with versions and delete markers
+/// interleaved in listing order, as S3 sends it; s3s would write all the
+/// versions, then all the markers.
+fn render_versions(output: &ListObjectVersionsOutput, entries: &[VersionEntry]) -> S3Result<bytes::Bytes> {
+    fn text<W: std::io::Write>(s: &mut Serializer<W>, name: &str, value: Option<&String>) -> SerResult {
+        value.map_or(Ok(()), |value| s.content(name, value))
+    }
+    let mut body = Vec::new();
+    let mut s = Serializer::new(&mut body);
+    let written = s.decl().and_then(|()| {
+        s.element_with_ns("ListVersionsResult", S3_XML_NAMESPACE, |s| {
+            text(s, "Name", output.name.as_ref())?;
+            text(s, "Prefix", output.prefix.as_ref())?;
+            text(s, "KeyMarker", output.key_marker.as_ref())?;
+            text(s, "VersionIdMarker", output.version_id_marker.as_ref())?;
+            text(s, "NextKeyMarker", output.next_key_marker.as_ref())?;
+            text(s, "NextVersionIdMarker", output.next_version_id_marker.as_ref())?;
+            if let Some(max_keys) = &output.max_keys {
+                s.content("MaxKeys", max_keys)?;
+            }
+            text(s, "Delimiter", output.delimiter.as_ref())?;
+            if let Some(truncated) = &output.is_truncated {
+                s.content("IsTruncated", truncated)?;
+            }
+            if let Some(encoding) = &output.encoding_type {
+                s.content("EncodingType", encoding)?;
+            }
+            for entry in entries {
+                match entry {
+                    VersionEntry::Version(version) => s.content("Version", version)?,
+                    VersionEntry::DeleteMarker(marker) => s.content("DeleteMarker", marker)?,
+                }
+            }
+            if let Some(prefixes) = &output.common_prefixes {
+                s.flattened_list("CommonPrefixes", prefixes)?;
+            }
+            Ok(())
+        })
+    });
+    written.map_err(|err| {
+        tracing::error!(?err, "rendering ListVersionsResult failed");
+        s3_error!(InternalError, "We encountered an internal error. Please try again.")
+    })?;
+    Ok(body.into())
 }

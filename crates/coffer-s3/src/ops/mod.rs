@@ -196,6 +196,13 @@ impl S3 for CofferS3 {
         self.do_get_bucket_versioning(req).await
     }
 
+    async fn put_bucket_versioning(
+        &self,
+        req: S3Request<PutBucketVersioningInput>,
+    ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
+        self.do_put_bucket_versioning(req).await
+    }
+
     async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
         self.do_put_object(req).await
     }

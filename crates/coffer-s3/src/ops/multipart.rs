@@ -396,10 +396,12 @@ impl CofferS3 {
         if upload.checksum_algorithm.is_some() {
             set_checksums!(output, &object.checksums, with_type);
         }
-        self.engine
+        let stored = self
+            .engine
             .complete_upload(&bucket.name, &input.upload_id, object, condition)
             .await
             .map_err(from_engine)?;
+        output.version_id = super::object::reported_version(&bucket, &stored);
         Ok(S3Response::new(output))
     }
 

@@ -1,6 +1,8 @@
 //! Object operations: PUT, GET, HEAD, DELETE and DeleteObjects.
 
-use coffer_engine::{ByteRange, ByteStream, NULL_VERSION_ID, ObjectRecord, WriteCondition};
+use coffer_engine::{
+    BucketRecord, ByteRange, ByteStream, DeleteOptions, NULL_VERSION_ID, ObjectRecord, WriteCondition,
+};
 use futures::{StreamExt, TryStreamExt};
 use http::HeaderMap;
 use s3s::dto::*;
@@ -23,9 +25,10 @@ pub(super) fn requested_version(version_id: Option<&str>) -> Option<&str> {
     version_id.filter(|id| !id.is_empty())
 }
 
-/// The version id S3 reports for a version: none for the null version.
-fn reported_version(object: &ObjectRecord) -> Option<String> {
-    (object.version_id != NULL_VERSION_ID).then(|| object.version_id.clone())
+/// The version id S3 reports for a version: its id, except that a bucket
+/// that never had versioning configured reports none for its null versions.
+pub(super) fn reported_version(bucket: &BucketRecord, object: &ObjectRecord) -> Option<String> {
+    (bucket.versioning.is_some() || object.version_id != NULL_VERSION_ID).then(|| object.version_id.clone())
 }
 
 /// A request body as the engine takes it.
@@ -57,7 +60,7 @@ pub(super) fn check_declared_size(headers: &HeaderMap, content_length: Option<i6
 /// with the same field names). Checksums describe the whole object, so they
 /// are returned only when asked for and the whole object is read.
 macro_rules! fill_read_output {
-    ($plan:expr, $checksum_mode:expr, $output:expr) => {{
+    ($plan:expr, $bucket:expr, $checksum_mode:expr, $output:expr) => {{
         let plan: &ReadPlan = &$plan;
         let object = &plan.object;
         let content = &object.content;
@@ -81,8 +84,15 @@ macro_rules! fill_read_output {
                 .collect()
         });
         $output.parts_count = plan.parts_count;
-        $output.version_id = reported_version(object);
+        $output.version_id = reported_version($bucket, object);
         $output.storage_class = object.storage_class.clone().map(StorageClass::from);
+        if let Some(lock) = &object.lock {
+            $output.object_lock_mode = lock.mode.clone().map(ObjectLockMode::from);
+            $output.object_lock_retain_until_date = lock.retain_until.map(Timestamp::from);
+            $output.object_lock_legal_hold_status = lock
+                .legal_hold
+                .then(|| ObjectLockLegalHoldStatus::from_static(ObjectLockLegalHoldStatus::ON));
+        }
         if $checksum_mode && plan.range.is_none_or(|r| r.first == 0 && r.end == object.size) {
             set_checksums!($output, &object.checksums, with_type);
         }
@@ -238,15 +248,17 @@ impl CofferS3 {
             ..Default::default()
         };
         set_checksums!(output, &object.checksums, with_type);
-        self.engine
+        let stored = self
+            .engine
             .put_object(&bucket.name, object, staged, condition)
             .await
             .map_err(from_engine)?;
+        output.version_id = reported_version(&bucket, &stored);
         Ok(S3Response::new(output))
     }
 
     pub(super) async fn do_get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
-        self.target_bucket(&req, &req.input.bucket).await?;
+        let bucket = self.target_bucket(&req, &req.input.bucket).await?;
         let input = &req.input;
         let read = read_request!(input);
         let opened = self
@@ -261,7 +273,8 @@ impl CofferS3 {
             body: Some(StreamingBlob::wrap(sync_wrapper::SyncStream::new(opened.body))),
             ..Default::default()
         };
-        fill_read_output!(plan, read.checksum_mode, output);
+        fill_read_output!(plan, &bucket, read.checksum_mode, output);
+        output.tag_count = i32::try_from(plan.object.tags.len()).ok().filter(|count| *count > 0);
         Ok(S3Response::with_headers(output, plan.headers()))
     }
 
@@ -269,7 +282,7 @@ impl CofferS3 {
         &self,
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
-        self.target_bucket(&req, &req.input.bucket).await?;
+        let bucket = self.target_bucket(&req, &req.input.bucket).await?;
         let input = &req.input;
         let read = read_request!(input);
         let object = self
@@ -284,7 +297,7 @@ impl CofferS3 {
             parts_count,
         };
         let mut output = HeadObjectOutput::default();
-        fill_read_output!(plan, read.checksum_mode, output);
+        fill_read_output!(plan, &bucket, read.checksum_mode, output);
         Ok(S3Response::with_headers(output, plan.headers()))
     }
 
@@ -292,18 +305,24 @@ impl CofferS3 {
         &self,
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
-        self.target_bucket(&req, &req.input.bucket).await?;
-        let input = req.input;
-        self.engine
+        let bucket = self.target_bucket(&req, &req.input.bucket).await?;
+        let input = &req.input;
+        let options = self
+            .delete_options(&req, &bucket, &input.key, input.bypass_governance_retention)
+            .await?;
+        let deleted = self
+            .engine
             .delete_object(
-                &input.bucket,
+                &bucket.name,
                 &input.key,
                 requested_version(input.version_id.as_deref()),
+                &options,
             )
             .await
             .map_err(from_engine)?;
         Ok(S3Response::new(DeleteObjectOutput {
-            version_id: input.version_id,
+            delete_marker: deleted.delete_marker.then_some(true),
+            version_id: deleted.version_id,
             ..Default::default()
         }))
     }
@@ -312,36 +331,44 @@ impl CofferS3 {
         &self,
         req: S3Request<DeleteObjectsInput>,
     ) -> S3Result<S3Response<DeleteObjectsOutput>> {
-        self.target_bucket(&req, &req.input.bucket).await?;
-        let input = req.input;
-        let objects = input.delete.objects;
+        let bucket = self.target_bucket(&req, &req.input.bucket).await?;
+        let objects = &req.input.delete.objects;
         if objects.is_empty() || objects.len() > DELETE_OBJECTS_KEYS_MAX {
             return Err(s3_error!(
                 MalformedXML,
                 "The XML you provided was not well-formed or did not validate against our published schema"
             ));
         }
-        let quiet = input.delete.quiet.unwrap_or(false);
+        let quiet = req.input.delete.quiet.unwrap_or(false);
         let mut deleted = Vec::new();
         let mut errors = Vec::new();
         for object in objects {
             let version_id = requested_version(object.version_id.as_deref());
-            match self.engine.delete_object(&input.bucket, &object.key, version_id).await {
+            let outcome = match self
+                .delete_options(&req, &bucket, &object.key, req.input.bypass_governance_retention)
+                .await
+            {
+                Ok(options) => self
+                    .engine
+                    .delete_object(&bucket.name, &object.key, version_id, &options)
+                    .await
+                    .map_err(from_engine),
+                Err(err) => Err(err),
+            };
+            match outcome {
                 Ok(_) if quiet => {}
-                Ok(_) => deleted.push(DeletedObject {
-                    key: Some(object.key),
-                    version_id: object.version_id,
-                    ..Default::default()
+                Ok(done) => deleted.push(DeletedObject {
+                    key: Some(object.key.clone()),
+                    version_id: object.version_id.clone(),
+                    delete_marker: done.delete_marker.then_some(true),
+                    delete_marker_version_id: done.version_id.filter(|_| done.delete_marker),
                 }),
-                Err(err) => {
-                    let err = from_engine(err);
-                    errors.push(Error {
-                        code: Some(err.code().as_str().to_owned()),
-                        message: err.message().map(str::to_owned),
-                        key: Some(object.key),
-                        version_id: object.version_id,
-                    });
-                }
+                Err(err) => errors.push(Error {
+                    code: Some(err.code().as_str().to_owned()),
+                    message: err.message().map(str::to_owned),
+                    key: Some(object.key.clone()),
+                    version_id: object.version_id.clone(),
+                }),
             }
         }
         Ok(S3Response::new(DeleteObjectsOutput {
@@ -349,6 +376,33 @@ impl CofferS3 {
             errors: Some(errors),
             request_charged: None,
         }))
+    }
+
+    /// Who deletes, and whether they may override GOVERNANCE retention: they
+    /// must ask for it and be allowed `s3:BypassGovernanceRetention`.
+    async fn delete_options<T>(
+        &self,
+        req: &S3Request<T>,
+        bucket: &BucketRecord,
+        key: &str,
+        bypass_requested: Option<bool>,
+    ) -> S3Result<DeleteOptions> {
+        let bypass_governance = bypass_requested == Some(true)
+            && self
+                .authorizer
+                .authorize(
+                    req.credentials.as_ref(),
+                    bucket,
+                    Some(key),
+                    "s3:BypassGovernanceRetention",
+                    &Default::default(),
+                )
+                .await
+                .is_ok();
+        Ok(DeleteOptions {
+            owner: self.caller(req)?.id,
+            bypass_governance,
+        })
     }
 }
 
