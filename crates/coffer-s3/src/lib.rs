@@ -21,6 +21,7 @@ pub mod edge;
 mod error;
 mod headers;
 mod host;
+pub mod lifecycle;
 mod names;
 mod ops;
 mod policy;
