@@ -135,7 +135,7 @@ impl Engine for Store {
     }
 
     async fn stage(&self, body: ByteStream) -> EngineResult<Box<dyn StagedData>> {
-        let staged = self.inner.blobs.stage(body).await?;
+        let staged = self.inner.blobs.stage(body, None).await?;
         Ok(Box::new(staged))
     }
 
@@ -166,7 +166,7 @@ impl Engine for Store {
     }
 
     async fn open(&self, object: &ObjectRecord, range: Option<ByteRange>) -> EngineResult<ByteStream> {
-        self.inner.blobs.open(object, range).await
+        self.inner.blobs.open(object, range, |_| None).await
     }
 
     async fn set_object_acl(
