@@ -1,5 +1,9 @@
 //! Data files: staging a body durably, moving it into place, reading ranges of
-//! it back, and freeing it once no record refers to it.
+//! it back, and freeing it once no record refers to it. A data file holds
+//! either the plaintext or, when staged with a key, the body sealed in the
+//! format of [`crate::sealed`]; the record tells which (see
+//! `docs/encryption-format.md`), and a segment's size is always the plaintext
+//! size.
 
 use std::any::Any;
 use std::fs;
@@ -7,16 +11,22 @@ use std::io::{self, SeekFrom};
 
 use bytes::{Bytes, BytesMut};
 use coffer_engine::{ByteRange, ByteStream, EngineError, EngineResult, ObjectRecord, Segment, StagedData};
-use futures::{StreamExt, TryStreamExt, stream};
+use futures::{StreamExt, TryStreamExt, future, stream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::layout::{Layout, sync_dir};
+use crate::sealed::{
+    BlobKey, CHUNK_PLAIN_BYTES, CHUNK_SEALED_BYTES, Opener, Sealer, chunk_count, sealed_len, sealed_range,
+};
 
 /// Bodies are written in chunks of this size, so a request holds at most this
 /// much of its body in memory.
 const WRITE_BUFFER_BYTES: usize = 1 << 20;
 /// Reads hand out chunks of at most this size.
 const READ_CHUNK_BYTES: usize = 256 << 10;
+/// Sealed chunks read and opened together, so that reads of a sealed file
+/// hand out chunks of the same size as reads of a plain one.
+const SEALED_CHUNKS_PER_READ: u64 = (READ_CHUNK_BYTES / CHUNK_PLAIN_BYTES) as u64;
 /// `ENOSPC`: the volume is full.
 const NO_SPACE_ERRNO: i32 = 28;
 
@@ -86,9 +96,10 @@ impl Blobs {
         Blobs { layout }
     }
 
-    /// Streams `body` into a new staging file and fsyncs it. A body stream
-    /// error is returned as [`EngineError::Body`] and the file is removed.
-    pub async fn stage(&self, mut body: ByteStream) -> EngineResult<StagedBlob> {
+    /// Streams `body` into a new staging file and fsyncs it; with `key`, the
+    /// file holds the body sealed under that key. A body stream error is
+    /// returned as [`EngineError::Body`] and the file is removed.
+    pub async fn stage(&self, mut body: ByteStream, key: Option<&BlobKey>) -> EngineResult<StagedBlob> {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let path = self.layout.staging_file(&id);
         let mut staged = StagedBlob {
@@ -98,15 +109,22 @@ impl Blobs {
             promoted: false,
         };
         let mut file = tokio::fs::File::create(&path).await.map_err(write_error)?;
+        let mut sealer = key.map(Sealer::new);
         let mut buffer = BytesMut::with_capacity(WRITE_BUFFER_BYTES);
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(EngineError::Body)?;
             staged.size += chunk.len() as u64;
-            buffer.extend_from_slice(&chunk);
+            match &mut sealer {
+                Some(sealer) => sealer.update(&chunk, &mut buffer),
+                None => buffer.extend_from_slice(&chunk),
+            }
             if buffer.len() >= WRITE_BUFFER_BYTES {
                 file.write_all(&buffer).await.map_err(write_error)?;
                 buffer.clear();
             }
+        }
+        if let Some(sealer) = sealer {
+            sealer.finish(&mut buffer);
         }
         file.write_all(&buffer).await.map_err(write_error)?;
         file.sync_all().await.map_err(write_error)?;
@@ -146,7 +164,20 @@ impl Blobs {
     /// Opening (and, for a range of at most one read chunk, reading) happens
     /// in one blocking call: each trip to the blocking pool costs thread
     /// hand-offs that would otherwise dominate small GETs.
-    pub async fn open(&self, object: &ObjectRecord, range: Option<ByteRange>) -> EngineResult<ByteStream> {
+    ///
+    /// `key_of` gives the key of each sealed segment the range touches, and
+    /// `None` for a plain one. Of a sealed file only the chunks holding the
+    /// range are read and opened; one that fails authentication is an error
+    /// of kind [`io::ErrorKind::InvalidData`], returned here when it is found
+    /// before the stream starts and in the stream after. An empty sealed
+    /// segment inside the range is authenticated too, so that an empty
+    /// object cannot be swapped or cut unnoticed.
+    pub async fn open(
+        &self,
+        object: &ObjectRecord,
+        range: Option<ByteRange>,
+        mut key_of: impl FnMut(&Segment) -> Option<BlobKey>,
+    ) -> EngineResult<ByteStream> {
         let range = range.unwrap_or(ByteRange {
             first: 0,
             end: object.size,
@@ -157,8 +188,17 @@ impl Blobs {
             let segment_end = segment_first + segment.size;
             let first = range.first.max(segment_first);
             let end = range.end.min(segment_end);
-            if first < end {
-                pieces.push((self.layout.blob_file(&segment.blob), first - segment_first, end - first));
+            let empty_in_range = segment.size == 0 && range.first <= segment_first && segment_first <= range.end;
+            if first < end || empty_in_range {
+                let key = key_of(segment);
+                if first < end || key.is_some() {
+                    pieces.push(Piece {
+                        path: self.layout.blob_file(&segment.blob),
+                        first: first - segment_first,
+                        end: end - segment_first,
+                        sealed: key.map(|key| (key, segment.size)),
+                    });
+                }
             }
             segment_first = segment_end;
         }
@@ -170,44 +210,185 @@ impl Blobs {
             Opened::Read(bytes) if bytes.is_empty() => stream::empty().boxed(),
             Opened::Read(bytes) => stream::once(async move { Ok(bytes) }).boxed(),
             Opened::Files(files) => stream::iter(files)
-                .map(|(file, len)| read_file(tokio::fs::File::from_std(file), len))
+                .map(|file| match file {
+                    OpenFile::Plain(file, len) => read_file(tokio::fs::File::from_std(file), len),
+                    OpenFile::Sealed(reader) => read_sealed(reader),
+                })
                 .flatten()
                 .boxed(),
         })
     }
 }
 
+/// The part of one data file a read needs: plaintext bytes `[first, end)` of
+/// its segment, and for a sealed file its key and the segment's size.
+struct Piece {
+    path: std::path::PathBuf,
+    first: u64,
+    end: u64,
+    sealed: Option<(BlobKey, u64)>,
+}
+
 /// The data files of a read, opened and positioned; or, for a small read,
 /// the bytes themselves.
 enum Opened {
-    Files(Vec<(fs::File, u64)>),
+    Files(Vec<OpenFile>),
     Read(Bytes),
 }
 
-/// Opens each `(path, offset, len)` piece at its offset; with `read_now`,
-/// reads them all and closes them again. Blocking.
-fn open_pieces(pieces: Vec<(std::path::PathBuf, u64, u64)>, read_now: bool) -> EngineResult<Opened> {
+/// A data file opened at the first byte a read needs from it.
+enum OpenFile {
+    /// A plain file, and how many bytes to read.
+    Plain(fs::File, u64),
+    /// Boxed: its cipher's key schedule makes it large.
+    Sealed(Box<SealedReader>),
+}
+
+/// Opens each piece at its offset; with `read_now`, reads them all and closes
+/// them again. Blocking.
+fn open_pieces(pieces: Vec<Piece>, read_now: bool) -> EngineResult<Opened> {
     let mut files = Vec::with_capacity(pieces.len());
-    for (path, offset, len) in pieces {
-        let mut file = match fs::File::open(path) {
+    let mut total = 0;
+    for piece in pieces {
+        let mut file = match fs::File::open(piece.path) {
             Ok(file) => file,
             Err(err) if err.kind() == io::ErrorKind::NotFound => return Err(EngineError::VersionGone),
             Err(err) => return Err(err.into()),
         };
-        io::Seek::seek(&mut file, SeekFrom::Start(offset))?;
-        files.push((file, len));
+        total += piece.end - piece.first;
+        match piece.sealed {
+            None => {
+                io::Seek::seek(&mut file, SeekFrom::Start(piece.first))?;
+                files.push(OpenFile::Plain(file, piece.end - piece.first));
+            }
+            Some((key, plain_size)) => {
+                let reader = SealedReader::open(file, &key, plain_size, piece.first, piece.end)?;
+                files.push(OpenFile::Sealed(Box::new(reader)));
+            }
+        }
     }
     if !read_now {
         return Ok(Opened::Files(files));
     }
-    let mut bytes = Vec::with_capacity(files.iter().map(|(_, len)| *len as usize).sum());
-    for (file, len) in files {
-        let read = io::Read::read_to_end(&mut io::Read::take(file, len), &mut bytes)?;
-        if (read as u64) < len {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "data file is shorter than its record").into());
+    let mut bytes = Vec::with_capacity(total as usize);
+    for file in files {
+        match file {
+            OpenFile::Plain(file, len) => {
+                let read = io::Read::read_to_end(&mut io::Read::take(file, len), &mut bytes)?;
+                if (read as u64) < len {
+                    return Err(shorter_than_record().into());
+                }
+            }
+            OpenFile::Sealed(mut reader) => {
+                while !reader.is_done() {
+                    bytes.extend_from_slice(&reader.read_next()?);
+                }
+            }
         }
     }
     Ok(Opened::Read(Bytes::from(bytes)))
+}
+
+fn shorter_than_record() -> io::Error {
+    io::Error::new(io::ErrorKind::UnexpectedEof, "data file is shorter than its record")
+}
+
+/// A sealed data file being read: the chunks that hold one plaintext range.
+struct SealedReader {
+    /// Positioned at the start of chunk `next_chunk`.
+    file: fs::File,
+    opener: Opener,
+    /// The segment's plaintext size, from the record: it alone decides which
+    /// chunk is final, so a file cut at a chunk boundary cannot pass.
+    plain_size: u64,
+    next_chunk: u64,
+    end_chunk: u64,
+    /// Plaintext bytes to drop from the next chunk opened.
+    skip: usize,
+    /// Plaintext bytes of the range not yet handed out.
+    remaining: u64,
+}
+
+impl SealedReader {
+    /// Positions `file` at the chunks holding plaintext `[first, end)`.
+    /// Checks the file's length first: a file cut short or extended fails
+    /// here, before any byte is streamed. Blocking.
+    fn open(mut file: fs::File, key: &BlobKey, plain_size: u64, first: u64, end: u64) -> io::Result<SealedReader> {
+        let expected = sealed_len(plain_size);
+        let actual = file.metadata()?.len();
+        if actual != expected {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("sealed data file is {actual} bytes, its record needs {expected}"),
+            ));
+        }
+        let range = sealed_range(plain_size, first, end);
+        io::Seek::seek(&mut file, SeekFrom::Start(range.bytes.start))?;
+        Ok(SealedReader {
+            file,
+            opener: Opener::new(key),
+            plain_size,
+            next_chunk: range.chunks.start,
+            end_chunk: range.chunks.end,
+            skip: range.skip,
+            remaining: end - first,
+        })
+    }
+
+    fn is_done(&self) -> bool {
+        self.next_chunk == self.end_chunk
+    }
+
+    /// Reads and opens the next few chunks, and returns the plaintext of the
+    /// range they hold. Blocking.
+    fn read_next(&mut self) -> io::Result<Bytes> {
+        let final_chunk = chunk_count(self.plain_size) - 1;
+        let count = (self.end_chunk - self.next_chunk).min(SEALED_CHUNKS_PER_READ);
+        let start = self.next_chunk * CHUNK_SEALED_BYTES as u64;
+        let end = ((self.next_chunk + count) * CHUNK_SEALED_BYTES as u64).min(sealed_len(self.plain_size));
+        let mut buffer = vec![0u8; (end - start) as usize];
+        io::Read::read_exact(&mut self.file, &mut buffer).map_err(|err| match err.kind() {
+            io::ErrorKind::UnexpectedEof => shorter_than_record(),
+            _ => err,
+        })?;
+        // Each chunk's plaintext is moved down over the tags before it, so
+        // the range is one slice of the buffer and is handed out uncopied.
+        let mut plain_len = 0;
+        for (i, index) in (self.next_chunk..self.next_chunk + count).enumerate() {
+            let at = i * CHUNK_SEALED_BYTES;
+            let sealed = &mut buffer[at..(at + CHUNK_SEALED_BYTES).min(end as usize - start as usize)];
+            let len = self.opener.open_chunk(index, index == final_chunk, sealed)?.len();
+            buffer.copy_within(at..at + len, plain_len);
+            plain_len += len;
+        }
+        let take = (plain_len - self.skip).min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+        let bytes = Bytes::from(buffer).slice(self.skip..self.skip + take);
+        self.next_chunk += count;
+        self.skip = 0;
+        self.remaining -= take as u64;
+        Ok(bytes)
+    }
+}
+
+/// Streams the range of a sealed file. Reading and opening run together on
+/// the blocking pool, which keeps the decryption off the async workers and
+/// costs the same one trip per read as a `tokio::fs::File` read.
+fn read_sealed(reader: Box<SealedReader>) -> ByteStream {
+    stream::try_unfold(reader, |mut reader| async move {
+        if reader.is_done() {
+            return Ok(None);
+        }
+        let (reader, read) = tokio::task::spawn_blocking(move || {
+            let read = reader.read_next();
+            (reader, read)
+        })
+        .await
+        .map_err(|e| io::Error::other(format!("storage task failed: {e}")))?;
+        Ok(Some((read?, reader)))
+    })
+    // An empty segment is read only to authenticate it: it adds no bytes.
+    .try_filter(|bytes| future::ready(!bytes.is_empty()))
+    .boxed()
 }
 
 /// Streams `len` bytes from the current position of `file`.
@@ -222,10 +403,7 @@ fn read_file(file: tokio::fs::File, len: u64) -> ByteStream {
         while filled < want {
             let read = file.read(&mut buffer[filled..]).await?;
             if read == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "data file is shorter than its record",
-                ));
+                return Err(shorter_than_record());
             }
             filled += read;
         }

@@ -3,8 +3,9 @@
 //!
 //! This crate owns the data directory and its on-disk format (see
 //! `docs/architecture.md`): [`layout`] names every file, [`blobs`] writes,
-//! reads and frees data files, [`meta`] keeps the records in redb, and
-//! [`recovery`] makes the directory consistent at startup. It implements
+//! reads and frees data files, [`sealed`] is their at-rest encryption format,
+//! [`meta`] keeps the records in redb, and [`recovery`] makes the directory
+//! consistent at startup. It implements
 //! [`coffer_engine::Engine`] and may call only `coffer-engine`, redb and the
 //! file system; it knows nothing of S3 or HTTP.
 //!
@@ -18,6 +19,7 @@ pub mod blobs;
 pub mod layout;
 pub mod meta;
 pub mod recovery;
+pub mod sealed;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -140,7 +142,7 @@ impl Engine for Store {
     }
 
     async fn stage(&self, body: ByteStream) -> EngineResult<Box<dyn StagedData>> {
-        let staged = self.inner.blobs.stage(body).await?;
+        let staged = self.inner.blobs.stage(body, None).await?;
         Ok(Box::new(staged))
     }
 
@@ -171,7 +173,7 @@ impl Engine for Store {
     }
 
     async fn open(&self, object: &ObjectRecord, range: Option<ByteRange>) -> EngineResult<ByteStream> {
-        self.inner.blobs.open(object, range).await
+        self.inner.blobs.open(object, range, |_| None).await
     }
 
     async fn update_object(
