@@ -19,6 +19,7 @@ mod durability;
 mod errors;
 mod extras;
 mod list;
+mod lock;
 mod multipart;
 mod multipart_races;
 mod objects;

@@ -77,6 +77,8 @@ fn action(operation: &str) -> String {
         "GetBucketCors" => "GetBucketCORS",
         "PutBucketCors" | "DeleteBucketCors" => "PutBucketCORS",
         "DeleteBucketPolicy" => "DeleteBucketPolicy",
+        "PutObjectLockConfiguration" => "PutBucketObjectLockConfiguration",
+        "GetObjectLockConfiguration" => "GetBucketObjectLockConfiguration",
         other => other,
     };
     format!("s3:{action}")

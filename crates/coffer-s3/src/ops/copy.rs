@@ -5,6 +5,7 @@ use s3s::dto::*;
 use s3s::{S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
 use super::CofferS3;
+use super::lock::lock_headers;
 use super::object::{PUT_OBJECT_BYTES_MAX, new_object, reported_version, requested_version};
 use crate::checksum::{Algorithm, DEFAULT_ALGORITHM, set_checksums};
 use crate::conditions::{Conditions, WhenUnchanged};
@@ -95,8 +96,10 @@ impl CofferS3 {
         let acl = self
             .requested_object_acl(&req.headers, &target_bucket, &user.id)
             .await?;
+        let lock = self.requested_lock(&target_bucket, lock_headers!(input)).await?;
         let mut object = new_object(input.key.clone(), &digest, staged.size(), user.id, content, metadata);
         object.acl = acl;
+        object.lock = lock;
         let mut result = CopyObjectResult {
             e_tag: Some(ETag::Strong(object.etag.clone())),
             last_modified: Some(object.last_modified.into()),

@@ -13,6 +13,7 @@ use s3s::{S3Request, S3Response, S3Result, s3_error};
 use super::CofferS3;
 use super::copy::copy_source;
 use super::list::{Encoding, common_prefixes, max_keys};
+use super::lock::lock_headers;
 use super::object::{body_stream, check_declared_size, requested_version, write_condition};
 use crate::checksum::{Algorithm, ChecksumKind, DEFAULT_ALGORITHM, Declared, Digest, combine_parts, set_checksums};
 use crate::conditions::{Conditions, WhenUnchanged};
@@ -142,6 +143,7 @@ impl CofferS3 {
             None => None,
         };
         let acl = self.requested_object_acl(&req.headers, &bucket, &user.id).await?;
+        let lock = self.requested_lock(&bucket, lock_headers!(input)).await?;
         let upload = UploadRecord {
             upload_id: new_upload_id(),
             key: input.key.clone(),
@@ -153,7 +155,7 @@ impl CofferS3 {
             checksum_type: kind.map(|k| k.name().to_owned()),
             storage_class: None,
             tags: Default::default(),
-            lock: None,
+            lock,
             encryption: None,
             acl,
         };

@@ -9,6 +9,7 @@ use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use super::CofferS3;
+use super::lock::lock_headers;
 use crate::checksum::{DEFAULT_ALGORITHM, Declared, Digest, set_checksums};
 use crate::conditions::{Conditions, WhenUnchanged};
 use crate::error::{custom, from_engine};
@@ -225,6 +226,7 @@ impl CofferS3 {
         check_declared_size(&req.headers, req.input.content_length, PUT_OBJECT_BYTES_MAX)?;
         let declared = Declared::from_headers(&req.headers, DEFAULT_ALGORITHM)?;
         let acl = self.requested_object_acl(&req.headers, &bucket, &user.id).await?;
+        let lock = self.requested_lock(&bucket, lock_headers!(req.input)).await?;
         let input = req.input;
         let condition = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
         let metadata = user_metadata(input.metadata.as_ref())?;
@@ -243,6 +245,7 @@ impl CofferS3 {
 
         let mut object = new_object(input.key, &digest, staged.size(), user.id, content, metadata);
         object.acl = acl;
+        object.lock = lock;
         let mut output = PutObjectOutput {
             e_tag: Some(ETag::Strong(object.etag.clone())),
             ..Default::default()
@@ -378,8 +381,7 @@ impl CofferS3 {
         }))
     }
 
-    /// Who deletes, and whether they may override GOVERNANCE retention: they
-    /// must ask for it and be allowed `s3:BypassGovernanceRetention`.
+    /// Who deletes, and whether they may override GOVERNANCE retention.
     async fn delete_options<T>(
         &self,
         req: &S3Request<T>,
@@ -387,7 +389,22 @@ impl CofferS3 {
         key: &str,
         bypass_requested: Option<bool>,
     ) -> S3Result<DeleteOptions> {
-        let bypass_governance = bypass_requested == Some(true)
+        Ok(DeleteOptions {
+            owner: self.caller(req)?.id,
+            bypass_governance: self.may_bypass_governance(req, bucket, key, bypass_requested).await,
+        })
+    }
+
+    /// Whether a request may override GOVERNANCE retention: it must ask to
+    /// and be allowed `s3:BypassGovernanceRetention`.
+    pub(super) async fn may_bypass_governance<T>(
+        &self,
+        req: &S3Request<T>,
+        bucket: &BucketRecord,
+        key: &str,
+        bypass_requested: Option<bool>,
+    ) -> bool {
+        bypass_requested == Some(true)
             && self
                 .authorizer
                 .authorize(
@@ -398,11 +415,7 @@ impl CofferS3 {
                     &Default::default(),
                 )
                 .await
-                .is_ok();
-        Ok(DeleteOptions {
-            owner: self.caller(req)?.id,
-            bypass_governance,
-        })
+                .is_ok()
     }
 }
 
