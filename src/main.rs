@@ -59,6 +59,10 @@ pub struct ServeArgs {
     /// Root secret key.
     #[arg(long, env = "COFFER_SECRET_KEY", requires = "access_key", hide_env_values = true)]
     pub secret_key: Option<String>,
+    /// Master key sealing SSE-S3 objects, 64 hex digits; generated and kept
+    /// in the data directory (`master.key`) if absent.
+    #[arg(long, env = "COFFER_MASTER_KEY", hide_env_values = true)]
+    pub master_key: Option<String>,
 }
 
 fn main() -> ExitCode {

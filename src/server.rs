@@ -35,7 +35,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let users = engine.list_users().await?;
     let keys = KeyStore::from_records(&users, engine.list_keys().await?);
     keys.insert(&root.access_key, &root.secret_key, true, User::named(ROOT_USER, true));
-    let s3 = coffer_s3::service(Arc::clone(&engine), keys.clone(), &args.region, args.domain.as_deref());
+    let master_key = credentials::master_key(&args.data_dir, args.master_key.as_deref())?;
+    let s3 = coffer_s3::service(
+        Arc::clone(&engine),
+        keys.clone(),
+        &args.region,
+        args.domain.as_deref(),
+        master_key,
+    );
     let admin = coffer_s3::admin::service(engine, keys, &args.region);
 
     let listener = TcpListener::bind(args.listen)

@@ -16,6 +16,7 @@ mod copy;
 mod cors;
 mod delete;
 mod durability;
+mod encryption;
 mod errors;
 mod extras;
 mod list;

@@ -16,8 +16,8 @@ mod record;
 pub use error::{EngineError, EngineResult};
 pub use list::{ListEntry, ListPage, ListQuery, Listed, ListedVersion};
 pub use record::{
-    BucketRecord, COMPLIANCE, Checksums, ContentHeaders, EncryptionRecord, GOVERNANCE, KeyRecord, LockRecord,
-    NULL_VERSION_ID, ObjectRecord, PartRecord, Segment, UploadRecord, UserRecord, VERSIONING_ENABLED,
+    BucketEncryption, BucketRecord, COMPLIANCE, Checksums, ContentHeaders, EncryptionRecord, GOVERNANCE, KeyRecord,
+    LockRecord, NULL_VERSION_ID, ObjectRecord, PartRecord, Segment, UploadRecord, UserRecord, VERSIONING_ENABLED,
     VERSIONING_SUSPENDED,
 };
 
@@ -35,6 +35,18 @@ pub trait StagedData: Send + Sync + std::fmt::Debug {
     fn size(&self) -> u64;
     /// Lets a backend recover its own concrete type.
     fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send>;
+}
+
+/// The key an object's data is sealed under at rest: a customer's (SSE-C) or
+/// the server's master key (SSE-S3). The engine derives a key per data file
+/// from it and never stores it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealingKey(pub [u8; 32]);
+
+impl std::fmt::Debug for SealingKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SealingKey(..)")
+    }
 }
 
 /// A byte range within an object, inclusive of `first`, exclusive of `end`.
@@ -109,8 +121,9 @@ pub trait Engine: Send + Sync + 'static {
     /// [`EngineError::BucketNotEmpty`] otherwise.
     async fn delete_bucket(&self, name: &str) -> EngineResult<()>;
 
-    /// Writes a body durably into the staging area.
-    async fn stage(&self, body: ByteStream) -> EngineResult<Box<dyn StagedData>>;
+    /// Writes a body durably into the staging area; with a `sealing` key, the
+    /// bytes are encrypted (AES-256-GCM) under a key derived from it.
+    async fn stage(&self, body: ByteStream, sealing: Option<&SealingKey>) -> EngineResult<Box<dyn StagedData>>;
 
     /// Makes `object` the current version of its key, its data being `staged`,
     /// if `condition` holds ([`EngineError::PreconditionFailed`] or
@@ -133,10 +146,16 @@ pub trait Engine: Send + Sync + 'static {
     /// [`EngineError::DeleteMarker`] when that version is a delete marker.
     async fn object(&self, bucket: &str, key: &str, version_id: Option<&str>) -> EngineResult<ObjectRecord>;
 
-    /// Streams the bytes of an object version whose record was already read.
+    /// Streams the bytes of an object version whose record was already read,
+    /// decrypting sealed data with the key it was staged with.
     /// Fails with [`EngineError::VersionGone`] if that version was replaced or
     /// removed since its record was read; the caller reads the record again.
-    async fn open(&self, object: &ObjectRecord, range: Option<ByteRange>) -> EngineResult<ByteStream>;
+    async fn open(
+        &self,
+        object: &ObjectRecord,
+        range: Option<ByteRange>,
+        sealing: Option<&SealingKey>,
+    ) -> EngineResult<ByteStream>;
 
     /// Applies `change` to the record of a key's version (the current one when
     /// `version_id` is `None`) and returns the record as stored. Fails as

@@ -25,6 +25,18 @@ pub struct BucketRecord {
     pub versioning: Option<String>,
     #[serde(default)]
     pub object_lock_enabled: bool,
+    /// How new versions are encrypted when a write asks for nothing.
+    #[serde(default)]
+    pub default_encryption: Option<BucketEncryption>,
+}
+
+/// A bucket's default server-side encryption.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketEncryption {
+    /// `AES256`.
+    pub algorithm: String,
+    #[serde(default)]
+    pub bucket_key_enabled: bool,
 }
 
 /// The versioning states S3 names.
@@ -100,6 +112,10 @@ pub struct Segment {
     pub etag: Option<String>,
     #[serde(default)]
     pub checksums: Checksums,
+    /// The random salt the data file's key was derived with, when the data is
+    /// sealed (encrypted at rest); `None` for plain data.
+    #[serde(default)]
+    pub salt: Option<Vec<u8>>,
 }
 
 /// The retention mode anyone allowed may override.
@@ -136,6 +152,10 @@ pub struct EncryptionRecord {
     pub algorithm: String,
     #[serde(default)]
     pub key_id: Option<String>,
+    /// For a customer-provided key (SSE-C): the base64 MD5 of that key, which
+    /// every read must present again. `None` when the server's key is used.
+    #[serde(default)]
+    pub customer_key_md5: Option<String>,
 }
 
 /// One version of an object: its metadata and where its bytes are.
@@ -252,6 +272,9 @@ pub struct PartRecord {
     /// The backend's name for the part's data file; set by the engine.
     #[serde(default)]
     pub blob: String,
+    /// The salt of the part's sealed data file; set by the engine.
+    #[serde(default)]
+    pub salt: Option<Vec<u8>>,
 }
 
 impl PartRecord {
@@ -263,6 +286,7 @@ impl PartRecord {
             part_number: self.part_number,
             etag: Some(self.etag.clone()),
             checksums: self.checksums.clone(),
+            salt: self.salt.clone(),
         }
     }
 }

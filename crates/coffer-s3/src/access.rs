@@ -79,6 +79,8 @@ fn action(operation: &str) -> String {
         "DeleteBucketPolicy" => "DeleteBucketPolicy",
         "PutObjectLockConfiguration" => "PutBucketObjectLockConfiguration",
         "GetObjectLockConfiguration" => "GetBucketObjectLockConfiguration",
+        "PutBucketEncryption" | "DeleteBucketEncryption" => "PutEncryptionConfiguration",
+        "GetBucketEncryption" => "GetEncryptionConfiguration",
         other => other,
     };
     format!("s3:{action}")

@@ -27,10 +27,11 @@ mod ops;
 mod policy;
 mod post_form;
 mod preflight;
+mod sse;
 
 use std::sync::Arc;
 
-use coffer_engine::Engine;
+use coffer_engine::{Engine, SealingKey};
 use s3s::config::{S3Config, StaticConfigProvider};
 use s3s::service::S3ServiceBuilder;
 
@@ -50,11 +51,18 @@ const POST_OBJECT_BYTES_MAX: u64 = 64 << 20;
 
 /// Builds the S3 service over `engine`, authenticating with `keys`. With a
 /// `domain`, requests to `bucket.domain` address `bucket` (virtual-hosted
-/// style); path-style requests are served either way.
-pub fn service(engine: Arc<dyn Engine>, keys: KeyStore, region: &str, domain: Option<&str>) -> CofferService {
+/// style); path-style requests are served either way. `master_key` seals the
+/// data of SSE-S3 versions: losing it loses them.
+pub fn service(
+    engine: Arc<dyn Engine>,
+    keys: KeyStore,
+    region: &str,
+    domain: Option<&str>,
+    master_key: SealingKey,
+) -> CofferService {
     let cors = cors::Cors::new(Arc::clone(&engine), domain);
     let authorizer = Arc::new(access::Authorizer::new(Arc::clone(&engine), keys.clone()));
-    let s3 = ops::CofferS3::new(engine, Arc::clone(&authorizer), region);
+    let s3 = ops::CofferS3::new(engine, Arc::clone(&authorizer), region, master_key);
     let mut builder = S3ServiceBuilder::new(s3);
     builder.set_auth(keys);
     builder.set_access(access::CofferAccess { authorizer });

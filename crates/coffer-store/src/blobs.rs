@@ -5,12 +5,11 @@
 //! `docs/encryption-format.md`), and a segment's size is always the plaintext
 //! size.
 
-use std::any::Any;
 use std::fs;
 use std::io::{self, SeekFrom};
 
 use bytes::{Bytes, BytesMut};
-use coffer_engine::{ByteRange, ByteStream, EngineError, EngineResult, ObjectRecord, Segment, StagedData};
+use coffer_engine::{ByteRange, ByteStream, EngineError, EngineResult, ObjectRecord, Segment};
 use futures::{StreamExt, TryStreamExt, future, stream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -54,13 +53,10 @@ pub struct StagedBlob {
     promoted: bool,
 }
 
-impl StagedData for StagedBlob {
-    fn size(&self) -> u64 {
+impl StagedBlob {
+    /// The number of body bytes staged (before any sealing).
+    pub fn size(&self) -> u64 {
         self.size
-    }
-
-    fn into_any(self: Box<Self>) -> Box<dyn Any + Send> {
-        self
     }
 }
 
@@ -87,6 +83,7 @@ impl PromotedBlob {
             part_number: 0,
             etag: None,
             checksums: Default::default(),
+            salt: None,
         }
     }
 }

@@ -27,13 +27,14 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use coffer_engine::{
     BucketChange, BucketRecord, ByteRange, ByteStream, DeleteOptions, Deleted, Engine, EngineError, EngineResult,
-    KeyRecord, ListPage, ListQuery, ListedVersion, ObjectChange, ObjectRecord, PartRecord, Segment, StagedData,
-    UploadRecord, UserRecord, WriteCondition,
+    KeyRecord, ListPage, ListQuery, ListedVersion, ObjectChange, ObjectRecord, PartRecord, SealingKey, Segment,
+    StagedData, UploadRecord, UserRecord, WriteCondition,
 };
 
 use crate::blobs::{Blobs, StagedBlob};
 use crate::layout::Layout;
 use crate::meta::Meta;
+use crate::sealed::{BlobKey, SALT_BYTES};
 
 /// The embedded engine. Cheap to clone; clones share one database.
 #[derive(Clone)]
@@ -88,10 +89,27 @@ fn blobs_of_parts(parts: &[PartRecord]) -> impl Iterator<Item = &str> {
     parts.iter().map(|part| part.blob.as_str())
 }
 
-fn staged_blob(staged: Box<dyn StagedData>) -> EngineResult<StagedBlob> {
+/// A staged body and, when it is sealed, the salt of its file's key.
+#[derive(Debug)]
+struct Staged {
+    blob: StagedBlob,
+    salt: Option<[u8; SALT_BYTES]>,
+}
+
+impl StagedData for Staged {
+    fn size(&self) -> u64 {
+        self.blob.size()
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send> {
+        self
+    }
+}
+
+fn staged_here(staged: Box<dyn StagedData>) -> EngineResult<Staged> {
     staged
         .into_any()
-        .downcast::<StagedBlob>()
+        .downcast::<Staged>()
         .map(|staged| *staged)
         .map_err(|_| EngineError::Internal("staged data from another engine".into()))
 }
@@ -99,8 +117,9 @@ fn staged_blob(staged: Box<dyn StagedData>) -> EngineResult<StagedBlob> {
 impl Inner {
     /// Moves staged bytes into place, then runs `commit` with the new data
     /// file's segment; if the commit fails, the file is removed again.
-    fn commit_staged<T>(&self, staged: StagedBlob, commit: impl FnOnce(Segment) -> EngineResult<T>) -> EngineResult<T> {
-        let segment = self.blobs.promote(staged)?.segment();
+    fn commit_staged<T>(&self, staged: Staged, commit: impl FnOnce(Segment) -> EngineResult<T>) -> EngineResult<T> {
+        let mut segment = self.blobs.promote(staged.blob)?.segment();
+        segment.salt = staged.salt.map(Vec::from);
         let blob = segment.blob.clone();
         let committed = commit(segment);
         if committed.is_err() {
@@ -141,9 +160,15 @@ impl Engine for Store {
         .await
     }
 
-    async fn stage(&self, body: ByteStream) -> EngineResult<Box<dyn StagedData>> {
-        let staged = self.inner.blobs.stage(body, None).await?;
-        Ok(Box::new(staged))
+    async fn stage(&self, body: ByteStream, sealing: Option<&SealingKey>) -> EngineResult<Box<dyn StagedData>> {
+        // A fresh salt per file: one base key must never seal two files
+        // under the same derived key, or AES-GCM nonces would repeat.
+        let salt = sealing.map(|_| sealed::new_salt()).transpose()?;
+        let key = sealing
+            .zip(salt)
+            .map(|(sealing, salt)| BlobKey::derive(&sealing.0, &salt));
+        let blob = self.inner.blobs.stage(body, key.as_ref()).await?;
+        Ok(Box::new(Staged { blob, salt }))
     }
 
     async fn put_object(
@@ -153,7 +178,7 @@ impl Engine for Store {
         staged: Box<dyn StagedData>,
         condition: WriteCondition,
     ) -> EngineResult<ObjectRecord> {
-        let staged = staged_blob(staged)?;
+        let staged = staged_here(staged)?;
         let bucket = bucket.to_owned();
         self.blocking(move |inner| {
             let (stored, displaced) = inner.commit_staged(staged, |segment| {
@@ -172,8 +197,23 @@ impl Engine for Store {
             .await
     }
 
-    async fn open(&self, object: &ObjectRecord, range: Option<ByteRange>) -> EngineResult<ByteStream> {
-        self.inner.blobs.open(object, range, |_| None).await
+    async fn open(
+        &self,
+        object: &ObjectRecord,
+        range: Option<ByteRange>,
+        sealing: Option<&SealingKey>,
+    ) -> EngineResult<ByteStream> {
+        if sealing.is_none() && object.segments.iter().any(|segment| segment.salt.is_some()) {
+            return Err(EngineError::Internal("sealed data opened without its key".into()));
+        }
+        let base = sealing.map(|sealing| sealing.0);
+        self.inner
+            .blobs
+            .open(object, range, |segment| {
+                let salt = segment.salt.as_deref()?;
+                base.as_ref().map(|base| BlobKey::derive(base, salt))
+            })
+            .await
     }
 
     async fn update_object(
@@ -244,11 +284,12 @@ impl Engine for Store {
         mut part: PartRecord,
         staged: Box<dyn StagedData>,
     ) -> EngineResult<()> {
-        let staged = staged_blob(staged)?;
+        let staged = staged_here(staged)?;
         let (bucket, key, upload_id) = (bucket.to_owned(), key.to_owned(), upload_id.to_owned());
         self.blocking(move |inner| {
             let replaced = inner.commit_staged(staged, |segment| {
                 part.blob = segment.blob;
+                part.salt = segment.salt;
                 inner.meta.put_part(&bucket, &key, &upload_id, &part)
             })?;
             inner.blobs.release(blobs_of_parts(replaced.as_slice()));

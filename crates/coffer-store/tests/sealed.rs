@@ -94,7 +94,7 @@ fn record(segments: Vec<Segment>) -> ObjectRecord {
 /// Stages `plain` (sealed under `key` if given) and moves it into `blobs/`.
 async fn store(fx: &Fixture, plain: &[u8], key: Option<&BlobKey>) -> Segment {
     let staged = fx.blobs.stage(body(plain), key).await.unwrap();
-    assert_eq!(coffer_engine::StagedData::size(&staged), plain.len() as u64);
+    assert_eq!(staged.size(), plain.len() as u64);
     fx.blobs.promote(staged).unwrap().segment()
 }
 

@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use coffer_engine::{
-    BucketRecord, ByteStream, Engine, EngineError, ListEntry, ListPage, ListQuery, NULL_VERSION_ID, ObjectRecord,
-    PartRecord, UploadRecord, WriteCondition,
+    BucketRecord, ByteRange, ByteStream, Engine, EngineError, ListEntry, ListPage, ListQuery, NULL_VERSION_ID,
+    ObjectRecord, PartRecord, SealingKey, UploadRecord, WriteCondition,
 };
 use coffer_store::Store;
 use futures::{StreamExt, TryStreamExt};
@@ -18,6 +18,7 @@ fn bucket(name: &str) -> BucketRecord {
         created: time::OffsetDateTime::now_utc(),
         versioning: None,
         object_lock_enabled: false,
+        default_encryption: None,
     }
 }
 
@@ -47,7 +48,7 @@ fn body(bytes: &'static [u8]) -> ByteStream {
 }
 
 async fn put(store: &Store, bucket: &str, key: &str, bytes: &'static [u8]) {
-    let staged = store.stage(body(bytes)).await.unwrap();
+    let staged = store.stage(body(bytes), None).await.unwrap();
     store
         .put_object(bucket, object(key, bytes.len() as u64), staged, WriteCondition::Always)
         .await
@@ -56,7 +57,13 @@ async fn put(store: &Store, bucket: &str, key: &str, bytes: &'static [u8]) {
 
 async fn read_all(store: &Store, bucket: &str, key: &str) -> Vec<u8> {
     let record = store.object(bucket, key, None).await.unwrap();
-    let chunks: Vec<bytes::Bytes> = store.open(&record, None).await.unwrap().try_collect().await.unwrap();
+    let chunks: Vec<bytes::Bytes> = store
+        .open(&record, None, None)
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
     chunks.concat()
 }
 
@@ -163,11 +170,14 @@ async fn an_open_version_stays_readable_after_an_overwrite() {
     store.create_bucket(bucket("b")).await.unwrap();
     put(&store, "b", "k", b"old bytes").await;
     let old = store.object("b", "k", None).await.unwrap();
-    let reader = store.open(&old, None).await.unwrap();
+    let reader = store.open(&old, None, None).await.unwrap();
     put(&store, "b", "k", b"new bytes").await;
     let chunks: Vec<bytes::Bytes> = reader.try_collect().await.unwrap();
     assert_eq!(chunks.concat(), b"old bytes");
-    assert!(matches!(store.open(&old, None).await, Err(EngineError::VersionGone)));
+    assert!(matches!(
+        store.open(&old, None, None).await,
+        Err(EngineError::VersionGone)
+    ));
 }
 
 #[tokio::test]
@@ -199,7 +209,7 @@ async fn a_failed_body_leaves_nothing_behind() {
         Err(std::io::Error::other("client went away")),
     ])
     .boxed();
-    assert!(matches!(store.stage(failing).await, Err(EngineError::Body(_))));
+    assert!(matches!(store.stage(failing, None).await, Err(EngineError::Body(_))));
     assert_eq!(count_files(&dir.path().join("tmp")), 0);
 }
 
@@ -229,6 +239,7 @@ fn part(part_number: u32, size: u64) -> PartRecord {
         last_modified: time::OffsetDateTime::now_utc(),
         checksums: Default::default(),
         blob: String::new(),
+        salt: None,
     }
 }
 
@@ -239,7 +250,7 @@ async fn put_part(
     number: u32,
     bytes: &'static [u8],
 ) -> Result<(), EngineError> {
-    let staged = store.stage(body(bytes)).await.unwrap();
+    let staged = store.stage(body(bytes), None).await.unwrap();
     store
         .put_part("b", key, upload_id, part(number, bytes.len() as u64), staged)
         .await
@@ -266,7 +277,7 @@ async fn a_part_committed_after_an_abort_is_refused_and_removed() {
     assert_eq!(count_files(&dir.path().join("blobs")), 1, "a replaced part is freed");
 
     // A part whose body finished streaming before the abort, committing after it.
-    let late = store.stage(body(b"late part")).await.unwrap();
+    let late = store.stage(body(b"late part"), None).await.unwrap();
     store.abort_upload("b", "k", "u1").await.unwrap();
     assert_eq!(
         count_files(&dir.path().join("blobs")),
@@ -488,4 +499,54 @@ async fn a_database_from_before_versioning_keeps_its_objects() {
         2,
         "the overwrite replaced the migrated null version"
     );
+}
+
+#[tokio::test]
+async fn sealed_objects_need_their_key_and_their_salt_is_per_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store.create_bucket(bucket("b")).await.unwrap();
+    let key = SealingKey([7; 32]);
+    for name in ["one", "two"] {
+        let staged = store.stage(body(b"secret bytes"), Some(&key)).await.unwrap();
+        store
+            .put_object("b", object(name, 12), staged, WriteCondition::Always)
+            .await
+            .unwrap();
+    }
+    let one = store.object("b", "one", None).await.unwrap();
+    let two = store.object("b", "two", None).await.unwrap();
+    let (salt_one, salt_two) = (one.segments[0].salt.clone(), two.segments[0].salt.clone());
+    assert!(
+        salt_one.is_some() && salt_one != salt_two,
+        "each file gets its own salt"
+    );
+    let on_disk = std::fs::read(
+        dir.path()
+            .join("blobs")
+            .join(&one.segments[0].blob[..2])
+            .join(&one.segments[0].blob),
+    )
+    .unwrap();
+    assert!(
+        !on_disk.windows(6).any(|w| w == b"secret"),
+        "the file holds no plaintext"
+    );
+
+    let read = |sealing: Option<SealingKey>| {
+        let (store, one) = (store.clone(), one.clone());
+        async move {
+            let stream = store
+                .open(&one, Some(ByteRange { first: 7, end: 12 }), sealing.as_ref())
+                .await?;
+            stream
+                .try_collect::<Vec<_>>()
+                .await
+                .map(|chunks| chunks.concat())
+                .map_err(EngineError::Io)
+        }
+    };
+    assert_eq!(read(Some(key.clone())).await.unwrap(), b"bytes");
+    assert!(read(None).await.is_err(), "sealed data cannot be read without a key");
+    assert!(read(Some(SealingKey([8; 32]))).await.is_err(), "nor with another key");
 }

@@ -68,6 +68,7 @@ impl CofferS3 {
             // Object lock needs versions to protect, so it turns versioning on for good.
             versioning: object_lock.then(|| VERSIONING_ENABLED.to_owned()),
             object_lock_enabled: object_lock,
+            default_encryption: None,
         };
         match self.engine.create_bucket(record).await {
             Ok(()) => {

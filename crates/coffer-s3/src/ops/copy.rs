@@ -11,6 +11,7 @@ use crate::checksum::{Algorithm, DEFAULT_ALGORITHM, set_checksums};
 use crate::conditions::{Conditions, WhenUnchanged};
 use crate::error::from_engine;
 use crate::headers::{content_headers, user_metadata};
+use crate::sse::{customer_key, sealing_for_write, set_encryption};
 
 /// The bucket, key and version id an `x-amz-copy-source` names.
 pub(super) fn copy_source(source: &CopySource) -> S3Result<(&str, &str, Option<&str>)> {
@@ -45,7 +46,8 @@ impl CofferS3 {
             }
         };
         let same_object = source_bucket == input.bucket && source_key == input.key;
-        if same_object && !replace && input.storage_class.is_none() && input.server_side_encryption.is_none() {
+        let encryption_asked = input.server_side_encryption.is_some() || input.sse_customer_algorithm.is_some();
+        if same_object && !replace && input.storage_class.is_none() && !encryption_asked {
             return Err(s3_error!(
                 InvalidRequest,
                 "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
@@ -59,8 +61,29 @@ impl CofferS3 {
         };
 
         let algorithm = Algorithm::from_request(input.checksum_algorithm.as_ref())?;
+        let source_customer = customer_key!(
+            input.copy_source_sse_customer_algorithm,
+            input.copy_source_sse_customer_key,
+            input.copy_source_sse_customer_key_md5
+        )?;
+        let customer = customer_key!(
+            input.sse_customer_algorithm,
+            input.sse_customer_key,
+            input.sse_customer_key_md5
+        )?;
+        let sealing = sealing_for_write(
+            &self.master_key,
+            input.server_side_encryption.as_ref(),
+            customer,
+            target_bucket.default_encryption.as_ref(),
+        )?;
         let source = self
-            .open_version(source_bucket, source_key, requested_version(source_version), |source| {
+            .open_version(
+                source_bucket,
+                source_key,
+                requested_version(source_version),
+                source_customer.as_ref(),
+                |source| {
                 conditions.check(source, WhenUnchanged::PreconditionFailed)?;
                 if source.size > PUT_OBJECT_BYTES_MAX {
                     return Err(s3_error!(
@@ -84,7 +107,9 @@ impl CofferS3 {
             })?;
         let algorithm =
             algorithm.unwrap_or_else(|| Algorithm::of(&source.object.checksums).unwrap_or(DEFAULT_ALGORITHM));
-        let (staged, digest) = self.stage_hashed(source.body, &[algorithm]).await?;
+        let (staged, digest) = self
+            .stage_hashed(source.body, &[algorithm], sealing.as_ref().map(|sealing| &sealing.key))
+            .await?;
         let (content, metadata) = if replace {
             (
                 content_headers!(req.headers, input),
@@ -100,6 +125,7 @@ impl CofferS3 {
         let mut object = new_object(input.key.clone(), &digest, staged.size(), user.id, content, metadata);
         object.acl = acl;
         object.lock = lock;
+        object.encryption = sealing.map(|sealing| sealing.record);
         let mut result = CopyObjectResult {
             e_tag: Some(ETag::Strong(object.etag.clone())),
             last_modified: Some(object.last_modified.into()),
@@ -111,11 +137,13 @@ impl CofferS3 {
             .put_object(&target_bucket.name, object, staged, WriteCondition::Always)
             .await
             .map_err(from_engine)?;
-        Ok(S3Response::new(CopyObjectOutput {
+        let mut output = CopyObjectOutput {
             copy_object_result: Some(result),
             copy_source_version_id: reported_version(&source_bucket_record, &source.object),
             version_id: reported_version(&target_bucket, &stored),
             ..Default::default()
-        }))
+        };
+        set_encryption!(output, stored.encryption.as_ref());
+        Ok(S3Response::new(output))
     }
 }

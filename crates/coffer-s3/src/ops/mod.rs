@@ -6,6 +6,7 @@ mod acl;
 mod bucket;
 mod copy;
 mod cors;
+mod encryption;
 mod list;
 mod lock;
 mod multipart;
@@ -15,7 +16,7 @@ mod post;
 
 use std::sync::Arc;
 
-use coffer_engine::{BucketRecord, ByteRange, ByteStream, Engine, EngineError, ObjectRecord, StagedData};
+use coffer_engine::{BucketRecord, ByteRange, ByteStream, Engine, EngineError, ObjectRecord, SealingKey, StagedData};
 use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 
@@ -23,6 +24,7 @@ use crate::access::Authorizer;
 use crate::auth::User;
 use crate::checksum::{Algorithm, BodyHasher, Digest};
 use crate::error::from_engine;
+use crate::sse::{CustomerKey, key_for_read};
 
 /// How often an operation starts over when the version it read is replaced
 /// before its data could be opened.
@@ -46,14 +48,17 @@ pub struct CofferS3 {
     engine: Arc<dyn Engine>,
     authorizer: Arc<Authorizer>,
     region: String,
+    /// Seals the data of SSE-S3 versions.
+    master_key: SealingKey,
 }
 
 impl CofferS3 {
-    pub fn new(engine: Arc<dyn Engine>, authorizer: Arc<Authorizer>, region: &str) -> CofferS3 {
+    pub fn new(engine: Arc<dyn Engine>, authorizer: Arc<Authorizer>, region: &str, master_key: SealingKey) -> CofferS3 {
         CofferS3 {
             engine,
             authorizer,
             region: region.to_owned(),
+            master_key,
         }
     }
 
@@ -64,7 +69,8 @@ impl CofferS3 {
     }
 
     /// Reads the record of a key's version, lets `plan` check it and choose
-    /// the bytes wanted, and opens them. If the version is replaced between
+    /// the bytes wanted, and opens them with the key the version's encryption
+    /// needs (`customer`'s for SSE-C). If the version is replaced between
     /// the record read and the open, it starts over, so the record and the
     /// bytes always belong to one version.
     async fn open_version<T>(
@@ -72,12 +78,14 @@ impl CofferS3 {
         bucket: &str,
         key: &str,
         version_id: Option<&str>,
+        customer: Option<&CustomerKey>,
         plan: impl Fn(&ObjectRecord) -> S3Result<(T, Option<ByteRange>)>,
     ) -> S3Result<Opened<T>> {
         for _ in 0..OPEN_ATTEMPTS_MAX {
             let object = self.engine.object(bucket, key, version_id).await.map_err(from_engine)?;
+            let sealing = key_for_read(&self.master_key, &object, customer)?;
             let (planned, range) = plan(&object)?;
-            match self.engine.open(&object, range).await {
+            match self.engine.open(&object, range, sealing.as_ref()).await {
                 Ok(body) => {
                     return Ok(Opened {
                         object,
@@ -93,14 +101,20 @@ impl CofferS3 {
         Err(from_engine(EngineError::VersionGone))
     }
 
-    /// Streams `body` into staging, hashing it with MD5 and `algorithms`.
+    /// Streams `body` into staging, hashing it with MD5 and `algorithms`,
+    /// and sealing it under `sealing` if given.
     async fn stage_hashed(
         &self,
         body: ByteStream,
         algorithms: &[Algorithm],
+        sealing: Option<&SealingKey>,
     ) -> S3Result<(Box<dyn StagedData>, Digest)> {
         let hasher = BodyHasher::new(algorithms);
-        let staged = self.engine.stage(hasher.wrap(body)).await.map_err(from_engine)?;
+        let staged = self
+            .engine
+            .stage(hasher.wrap(body), sealing)
+            .await
+            .map_err(from_engine)?;
         Ok((staged, hasher.finish()))
     }
 
@@ -431,5 +445,26 @@ impl S3 for CofferS3 {
         req: S3Request<GetObjectLegalHoldInput>,
     ) -> S3Result<S3Response<GetObjectLegalHoldOutput>> {
         self.do_get_object_legal_hold(req).await
+    }
+
+    async fn put_bucket_encryption(
+        &self,
+        req: S3Request<PutBucketEncryptionInput>,
+    ) -> S3Result<S3Response<PutBucketEncryptionOutput>> {
+        self.do_put_bucket_encryption(req).await
+    }
+
+    async fn get_bucket_encryption(
+        &self,
+        req: S3Request<GetBucketEncryptionInput>,
+    ) -> S3Result<S3Response<GetBucketEncryptionOutput>> {
+        self.do_get_bucket_encryption(req).await
+    }
+
+    async fn delete_bucket_encryption(
+        &self,
+        req: S3Request<DeleteBucketEncryptionInput>,
+    ) -> S3Result<S3Response<DeleteBucketEncryptionOutput>> {
+        self.do_delete_bucket_encryption(req).await
     }
 }

@@ -19,6 +19,7 @@ use crate::checksum::{Algorithm, ChecksumKind, DEFAULT_ALGORITHM, Declared, Dige
 use crate::conditions::{Conditions, WhenUnchanged};
 use crate::error::{from_engine, invalid_part};
 use crate::headers::{content_headers, user_metadata};
+use crate::sse::{customer_key, sealing_for_part, sealing_for_write, set_encryption};
 
 /// Part numbers run from 1 to this, as in Amazon S3.
 const PART_NUMBER_MAX: u32 = 10_000;
@@ -144,6 +145,17 @@ impl CofferS3 {
         };
         let acl = self.requested_object_acl(&req.headers, &bucket, &user.id).await?;
         let lock = self.requested_lock(&bucket, lock_headers!(input)).await?;
+        let customer = customer_key!(
+            input.sse_customer_algorithm,
+            input.sse_customer_key,
+            input.sse_customer_key_md5
+        )?;
+        let sealing = sealing_for_write(
+            &self.master_key,
+            input.server_side_encryption.as_ref(),
+            customer,
+            bucket.default_encryption.as_ref(),
+        )?;
         let upload = UploadRecord {
             upload_id: new_upload_id(),
             key: input.key.clone(),
@@ -156,22 +168,27 @@ impl CofferS3 {
             storage_class: None,
             tags: Default::default(),
             lock,
-            encryption: None,
+            // The key itself is not kept: every part of an SSE-C upload
+            // brings it again.
+            encryption: sealing.map(|sealing| sealing.record),
             acl,
         };
+        let encryption = upload.encryption.clone();
         let upload_id = upload.upload_id.clone();
         self.engine
             .create_upload(&bucket.name, upload)
             .await
             .map_err(from_engine)?;
-        Ok(S3Response::new(CreateMultipartUploadOutput {
+        let mut output = CreateMultipartUploadOutput {
             bucket: Some(bucket.name),
             key: Some(input.key),
             upload_id: Some(upload_id),
             checksum_algorithm: input.checksum_algorithm,
             checksum_type: kind.map(|k| ChecksumType::from(k.name().to_owned())),
             ..Default::default()
-        }))
+        };
+        set_encryption!(output, encryption.as_ref());
+        Ok(S3Response::new(output))
     }
 
     pub(super) async fn do_upload_part(
@@ -193,9 +210,19 @@ impl CofferS3 {
                 declared.algorithm.name().to_lowercase()
             ));
         }
+        let customer = customer_key!(
+            input.sse_customer_algorithm,
+            input.sse_customer_key,
+            input.sse_customer_key_md5
+        )?;
+        let sealing = sealing_for_part(&self.master_key, upload.encryption.as_ref(), customer)?;
         let input = req.input;
         let (staged, digest) = self
-            .stage_hashed(body_stream(input.body), &[algorithm, declared.algorithm])
+            .stage_hashed(
+                body_stream(input.body),
+                &[algorithm, declared.algorithm],
+                sealing.as_ref(),
+            )
             .await?;
         declared.verify(&digest, req.trailing_headers.as_ref())?;
         if staged.size() > PART_BYTES_MAX {
@@ -212,6 +239,7 @@ impl CofferS3 {
             ..Default::default()
         };
         set_checksums!(output, &only(declared.algorithm, &part.checksums));
+        set_encryption!(output, upload.encryption.as_ref());
         Ok(S3Response::new(output))
     }
 
@@ -231,21 +259,38 @@ impl CofferS3 {
             if_modified_since: input.copy_source_if_modified_since.as_ref(),
             if_unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
         };
+        let source_customer = customer_key!(
+            input.copy_source_sse_customer_algorithm,
+            input.copy_source_sse_customer_key,
+            input.copy_source_sse_customer_key_md5
+        )?;
+        let customer = customer_key!(
+            input.sse_customer_algorithm,
+            input.sse_customer_key,
+            input.sse_customer_key_md5
+        )?;
+        let sealing = sealing_for_part(&self.master_key, upload.encryption.as_ref(), customer)?;
         let source = self
-            .open_version(source_bucket, source_key, requested_version(source_version), |source| {
-                conditions.check(source, WhenUnchanged::PreconditionFailed)?;
-                let range = copy_range(input.copy_source_range.as_deref(), source.size)?;
-                if range.map_or(source.size, |r| r.end - r.first) > PART_BYTES_MAX {
-                    return Err(s3_error!(
-                        EntityTooLarge,
-                        "Your proposed upload exceeds the maximum allowed size."
-                    ));
-                }
-                Ok(((), range))
-            })
+            .open_version(
+                source_bucket,
+                source_key,
+                requested_version(source_version),
+                source_customer.as_ref(),
+                |source| {
+                    conditions.check(source, WhenUnchanged::PreconditionFailed)?;
+                    let range = copy_range(input.copy_source_range.as_deref(), source.size)?;
+                    if range.map_or(source.size, |r| r.end - r.first) > PART_BYTES_MAX {
+                        return Err(s3_error!(
+                            EntityTooLarge,
+                            "Your proposed upload exceeds the maximum allowed size."
+                        ));
+                    }
+                    Ok(((), range))
+                },
+            )
             .await?;
         let algorithm = upload_algorithm(&upload);
-        let (staged, digest) = self.stage_hashed(source.body, &[algorithm]).await?;
+        let (staged, digest) = self.stage_hashed(source.body, &[algorithm], sealing.as_ref()).await?;
         let part = self
             .commit_part(&bucket.name, &input.key, &input.upload_id, number, staged, digest)
             .await?;
@@ -255,10 +300,12 @@ impl CofferS3 {
             ..Default::default()
         };
         set_checksums!(result, &only(algorithm, &part.checksums));
-        Ok(S3Response::new(UploadPartCopyOutput {
+        let mut output = UploadPartCopyOutput {
             copy_part_result: Some(result),
             ..Default::default()
-        }))
+        };
+        set_encryption!(output, upload.encryption.as_ref());
+        Ok(S3Response::new(output))
     }
 
     pub(super) async fn do_complete_multipart_upload(
@@ -397,6 +444,10 @@ impl CofferS3 {
         };
         if upload.checksum_algorithm.is_some() {
             set_checksums!(output, &object.checksums, with_type);
+        }
+        // S3 reports only server-managed encryption on completion.
+        if let Some(encryption) = object.encryption.as_ref().filter(|e| e.customer_key_md5.is_none()) {
+            output.server_side_encryption = Some(ServerSideEncryption::from(encryption.algorithm.clone()));
         }
         let stored = self
             .engine
@@ -600,6 +651,7 @@ impl CofferS3 {
             last_modified: time::OffsetDateTime::now_utc(),
             checksums: digest.checksums,
             blob: String::new(),
+            salt: None,
         };
         self.engine
             .put_part(bucket, key, upload_id, part.clone(), staged)

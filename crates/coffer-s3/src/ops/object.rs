@@ -14,6 +14,7 @@ use crate::checksum::{DEFAULT_ALGORITHM, Declared, Digest, set_checksums};
 use crate::conditions::{Conditions, WhenUnchanged};
 use crate::error::{custom, from_engine};
 use crate::headers::{content_headers, user_metadata};
+use crate::sse::{customer_key, key_for_read, sealing_for_write, set_encryption};
 
 /// The largest object a single PUT may store, as in Amazon S3.
 pub(super) const PUT_OBJECT_BYTES_MAX: u64 = 5 << 30;
@@ -87,6 +88,7 @@ macro_rules! fill_read_output {
         $output.parts_count = plan.parts_count;
         $output.version_id = reported_version($bucket, object);
         $output.storage_class = object.storage_class.clone().map(StorageClass::from);
+        set_encryption!($output, object.encryption.as_ref());
         if let Some(lock) = &object.lock {
             $output.object_lock_mode = lock.mode.clone().map(ObjectLockMode::from);
             $output.object_lock_retain_until_date = lock.retain_until.map(Timestamp::from);
@@ -228,12 +230,27 @@ impl CofferS3 {
         let acl = self.requested_object_acl(&req.headers, &bucket, &user.id).await?;
         let lock = self.requested_lock(&bucket, lock_headers!(req.input)).await?;
         let input = req.input;
+        let customer = customer_key!(
+            input.sse_customer_algorithm,
+            input.sse_customer_key,
+            input.sse_customer_key_md5
+        )?;
+        let sealing = sealing_for_write(
+            &self.master_key,
+            input.server_side_encryption.as_ref(),
+            customer,
+            bucket.default_encryption.as_ref(),
+        )?;
         let condition = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
         let metadata = user_metadata(input.metadata.as_ref())?;
         let content = content_headers!(req.headers, input);
 
         let (staged, digest) = self
-            .stage_hashed(body_stream(input.body), &[declared.algorithm])
+            .stage_hashed(
+                body_stream(input.body),
+                &[declared.algorithm],
+                sealing.as_ref().map(|sealing| &sealing.key),
+            )
             .await?;
         declared.verify(&digest, req.trailing_headers.as_ref())?;
         if staged.size() > PUT_OBJECT_BYTES_MAX {
@@ -246,10 +263,12 @@ impl CofferS3 {
         let mut object = new_object(input.key, &digest, staged.size(), user.id, content, metadata);
         object.acl = acl;
         object.lock = lock;
+        object.encryption = sealing.map(|sealing| sealing.record);
         let mut output = PutObjectOutput {
             e_tag: Some(ETag::Strong(object.etag.clone())),
             ..Default::default()
         };
+        set_encryption!(output, object.encryption.as_ref());
         set_checksums!(output, &object.checksums, with_type);
         let stored = self
             .engine
@@ -264,8 +283,15 @@ impl CofferS3 {
         let bucket = self.target_bucket(&req, &req.input.bucket).await?;
         let input = &req.input;
         let read = read_request!(input);
+        let customer = customer_key!(
+            input.sse_customer_algorithm,
+            input.sse_customer_key,
+            input.sse_customer_key_md5
+        )?;
         let opened = self
-            .open_version(read.bucket, read.key, read.version_id, |object| read.resolve(object))
+            .open_version(read.bucket, read.key, read.version_id, customer.as_ref(), |object| {
+                read.resolve(object)
+            })
             .await?;
         let plan = ReadPlan {
             object: opened.object,
@@ -293,6 +319,12 @@ impl CofferS3 {
             .object(read.bucket, read.key, read.version_id)
             .await
             .map_err(from_engine)?;
+        let customer = customer_key!(
+            input.sse_customer_algorithm,
+            input.sse_customer_key,
+            input.sse_customer_key_md5
+        )?;
+        key_for_read(&self.master_key, &object, customer.as_ref())?;
         let (parts_count, range) = read.resolve(&object)?;
         let plan = ReadPlan {
             object,
