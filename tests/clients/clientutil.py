@@ -263,8 +263,11 @@ def empty_and_delete_bucket(s3, bucket: str) -> None:
 
     try:
         for _ in range(100):
-            resp = s3.list_objects_v2(Bucket=bucket)
-            keys = [{"Key": o["Key"]} for o in resp.get("Contents", [])]
+            resp = s3.list_object_versions(Bucket=bucket)
+            keys = [
+                {"Key": v["Key"], "VersionId": v["VersionId"]}
+                for v in resp.get("Versions", []) + resp.get("DeleteMarkers", [])
+            ]
             if not keys:
                 break
             s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})

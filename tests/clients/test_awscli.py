@@ -342,3 +342,27 @@ def test_cp_multipart(server, tmp_path, bucket_name):
     aws("s3", "cp", "--no-progress", f"s3://{bucket_name}/mp.bin", dst)
     assert md5_hex(dst.read_bytes()) == md5_hex(src.read_bytes())
     aws("s3", "rb", "--force", f"s3://{bucket_name}")
+
+
+def test_sse_c_round_trip_and_versions(aws, bucket_name, tmp_path):
+    """`aws s3 cp --sse-c` (multipart above 8 MB is not needed: 6 MB) and
+    list-object-versions after overwrites in a versioned bucket."""
+    aws("s3", "mb", f"s3://{bucket_name}")
+    key_file = tmp_path / "key.bin"
+    key_file.write_bytes(random_bytes(32, seed=9))
+    src = tmp_path / "src.bin"
+    src.write_bytes(random_bytes(6 * MiB + 3, seed=10))
+    sse_c = ["--sse-c", "AES256", "--sse-c-key", f"fileb://{key_file}"]
+    aws("s3", "cp", "--no-progress", *sse_c, src, f"s3://{bucket_name}/enc.bin")
+    back = tmp_path / "back.bin"
+    aws("s3", "cp", "--no-progress", *sse_c, f"s3://{bucket_name}/enc.bin", back)
+    assert back.read_bytes() == src.read_bytes()
+    denied = aws("s3", "cp", "--no-progress", f"s3://{bucket_name}/enc.bin", tmp_path / "no-key.bin", check=False)
+    assert denied.returncode != 0
+
+    aws("s3api", "put-bucket-versioning", "--bucket", bucket_name, "--versioning-configuration", "Status=Enabled")
+    for _ in range(2):
+        aws("s3", "cp", "--no-progress", src, f"s3://{bucket_name}/plain.bin")
+    listing = api_json(aws("s3api", "list-object-versions", "--bucket", bucket_name, "--prefix", "plain.bin"))
+    assert len(listing["Versions"]) == 2
+    assert [v["IsLatest"] for v in listing["Versions"]] == [True, False]

@@ -697,6 +697,7 @@ mod tests {
             last_modified: time::OffsetDateTime::UNIX_EPOCH,
             checksums: Checksums::default(),
             blob: String::new(),
+            salt: None,
         };
         let a = part("0cc175b9c0f1b6a831c399e269772661");
         let b = part("92eb5ffee6ae2fec3ad71c777531578f");
