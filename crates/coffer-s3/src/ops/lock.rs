@@ -97,16 +97,16 @@ macro_rules! lock_headers {
 }
 pub(super) use lock_headers;
 
-/// Whether `change` weakens `current` retention: ends it sooner, removes it,
-/// or turns COMPLIANCE into GOVERNANCE.
-fn weakens(current: &LockRecord, mode: Option<&str>, until: Option<OffsetDateTime>) -> bool {
-    let shorter = match (current.retain_until, until) {
-        (Some(current), Some(until)) => until < current,
-        (Some(_), None) => true,
-        (None, _) => false,
+/// Whether a new retention only keeps or extends `current`: same mode, same
+/// or later date. Anything else changes retention in force, which
+/// COMPLIANCE never allows and GOVERNANCE allows only with the bypass.
+fn only_extends(current: &LockRecord, mode: Option<&str>, until: Option<OffsetDateTime>) -> bool {
+    let later = match (current.retain_until, until) {
+        (Some(current), Some(until)) => until >= current,
+        (Some(_), None) => false,
+        (None, _) => true,
     };
-    let softer = current.mode.as_deref() == Some(COMPLIANCE) && mode != Some(COMPLIANCE);
-    shorter || softer
+    current.mode.as_deref() == mode && later
 }
 
 impl CofferS3 {
@@ -306,7 +306,7 @@ impl CofferS3 {
                         .retain_until
                         .is_some_and(|current| current > OffsetDateTime::now_utc());
                     let overridable = lock.mode.as_deref() == Some(GOVERNANCE) && bypass_governance;
-                    if in_force && weakens(lock, mode, until) && !overridable {
+                    if in_force && !only_extends(lock, mode, until) && !overridable {
                         return Err(Box::new(s3_error!(
                             AccessDenied,
                             "Access Denied because object protected by object lock."
