@@ -77,6 +77,8 @@ fn action(operation: &str) -> String {
         "GetBucketCors" => "GetBucketCORS",
         "PutBucketCors" | "DeleteBucketCors" => "PutBucketCORS",
         "DeleteBucketPolicy" => "DeleteBucketPolicy",
+        // IAM has no action of its own for removing a bucket's tags.
+        "DeleteBucketTagging" => "PutBucketTagging",
         other => other,
     };
     format!("s3:{action}")
@@ -374,6 +376,13 @@ mod tests {
         assert_eq!(action("UploadPart"), "s3:PutObject");
         assert_eq!(action("DeleteObjects"), "s3:DeleteObject");
         assert_eq!(action("PutBucketCors"), "s3:PutBucketCORS");
+        assert_eq!(action("PutObjectTagging"), "s3:PutObjectTagging");
+        assert_eq!(action("GetObjectTagging"), "s3:GetObjectTagging");
+        assert_eq!(action("DeleteObjectTagging"), "s3:DeleteObjectTagging");
+        assert_eq!(action("PutBucketTagging"), "s3:PutBucketTagging");
+        assert_eq!(action("GetBucketTagging"), "s3:GetBucketTagging");
+        assert_eq!(action("DeleteBucketTagging"), "s3:PutBucketTagging");
+        assert_eq!(acl_permission("s3:GetObjectTagging"), None);
         assert_eq!(acl_permission("s3:GetObject"), Some((Permission::Read, true)));
         assert_eq!(acl_permission("s3:PutObject"), Some((Permission::Write, false)));
         assert_eq!(acl_permission("s3:PutBucketPolicy"), None);

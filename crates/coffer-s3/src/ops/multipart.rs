@@ -14,6 +14,7 @@ use super::CofferS3;
 use super::copy::copy_source;
 use super::list::{Encoding, common_prefixes, max_keys};
 use super::object::{body_stream, check_declared_size, requested_version, write_condition};
+use super::tagging;
 use crate::checksum::{Algorithm, ChecksumKind, DEFAULT_ALGORITHM, Declared, Digest, combine_parts, set_checksums};
 use crate::conditions::{Conditions, WhenUnchanged};
 use crate::error::{from_engine, invalid_part};
@@ -152,7 +153,7 @@ impl CofferS3 {
             checksum_algorithm: algorithm.map(|a| a.name().to_owned()),
             checksum_type: kind.map(|k| k.name().to_owned()),
             storage_class: None,
-            tags: Default::default(),
+            tags: tagging::from_header(input.tagging.as_deref())?,
             lock: None,
             encryption: None,
             acl,
