@@ -88,7 +88,7 @@ fn action(operation: &str) -> String {
 /// than the bucket's) is the one that grants it.
 fn acl_permission(action: &str) -> Option<(Permission, bool)> {
     Some(match action {
-        "s3:GetObject" => (Permission::Read, true),
+        "s3:GetObject" | "s3:GetObjectAttributes" => (Permission::Read, true),
         "s3:GetObjectAcl" => (Permission::ReadAcp, true),
         "s3:PutObjectAcl" => (Permission::WriteAcp, true),
         "s3:ListBucket" | "s3:ListBucketVersions" | "s3:ListBucketMultipartUploads" => (Permission::Read, false),
@@ -382,6 +382,8 @@ mod tests {
         assert_eq!(action("PutBucketTagging"), "s3:PutBucketTagging");
         assert_eq!(action("GetBucketTagging"), "s3:GetBucketTagging");
         assert_eq!(action("DeleteBucketTagging"), "s3:PutBucketTagging");
+        assert_eq!(action("GetObjectAttributes"), "s3:GetObjectAttributes");
+        assert_eq!(acl_permission("s3:GetObjectAttributes"), Some((Permission::Read, true)));
         assert_eq!(acl_permission("s3:GetObjectTagging"), None);
         assert_eq!(acl_permission("s3:GetObject"), Some((Permission::Read, true)));
         assert_eq!(acl_permission("s3:PutObject"), Some((Permission::Write, false)));

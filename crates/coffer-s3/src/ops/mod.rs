@@ -3,6 +3,7 @@
 
 mod access_settings;
 mod acl;
+mod attributes;
 mod bucket;
 mod copy;
 mod cors;
@@ -431,5 +432,12 @@ impl S3 for CofferS3 {
         req: S3Request<DeleteBucketTaggingInput>,
     ) -> S3Result<S3Response<DeleteBucketTaggingOutput>> {
         self.do_delete_bucket_tagging(req).await
+    }
+
+    async fn get_object_attributes(
+        &self,
+        req: S3Request<GetObjectAttributesInput>,
+    ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
+        self.do_get_object_attributes(req).await
     }
 }
