@@ -22,8 +22,8 @@ const HEADER_INVALID: &str = "The header 'x-amz-tagging' shall be encoded as UTF
 
 /// What a tag set is attached to: the limits, and some of S3's messages,
 /// differ between the two.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Tagged {
+#[derive(Clone, Copy)]
+enum Tagged {
     Object,
     Bucket,
 }
@@ -82,11 +82,10 @@ fn validated(pairs: Vec<(String, String)>, tagged: Tagged) -> S3Result<BTreeMap<
 /// standard library has no `\p{L}`; `is_alphanumeric` (Alphabetic or
 /// Numeric) is its closest superset, and `\p{Z}` is spelled out.
 fn allowed(c: char) -> bool {
-    let separator = matches!(
-        c,
-        ' ' | '\u{A0}' | '\u{1680}' | '\u{2000}'
-            ..='\u{200A}' | '\u{2028}' | '\u{2029}' | '\u{202F}' | '\u{205F}' | '\u{3000}'
-    );
+    const SEPARATORS: [char; 8] = [
+        ' ', '\u{A0}', '\u{1680}', '\u{2028}', '\u{2029}', '\u{202F}', '\u{205F}', '\u{3000}',
+    ];
+    let separator = SEPARATORS.contains(&c) || ('\u{2000}'..='\u{200A}').contains(&c);
     c.is_alphanumeric() || separator || "_.:/=+-@".contains(c)
 }
 
@@ -108,7 +107,7 @@ fn from_xml(tagging: &Tagging, tagged: Tagged) -> S3Result<BTreeMap<String, Stri
 }
 
 /// The tags of an `x-amz-tagging` header: URL-encoded `key=value` pairs
-/// joined by `&`. A key without `=` has an empty value and empty pairs are
+/// joined by `&`, `+` standing for a space as in a query string. A key without `=` has an empty value and empty pairs are
 /// skipped, as in S3; a pair without a key, bytes that are not UTF-8 once
 /// decoded, or a key given twice make the header invalid (InvalidArgument).
 pub(super) fn from_header(header: Option<&str>) -> S3Result<BTreeMap<String, String>> {
