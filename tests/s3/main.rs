@@ -25,6 +25,7 @@ mod multipart;
 mod multipart_races;
 mod objects;
 mod post;
+mod tagging;
 mod users;
 mod versioning;
 mod vhost;

@@ -373,3 +373,29 @@ async fn post_to_a_virtual_hosted_bucket() {
     assert_eq!(resp.status, 204, "{resp}");
     assert_eq!(s.get(&bucket, "uploads/v.txt").await, b"by host");
 }
+
+#[tokio::test]
+async fn post_tags_the_object_from_its_x_amz_tagging_field() {
+    let s = Server::start().await;
+    let bucket = s.new_bucket("post-tags").await;
+    let resp = upload_form(&s, &bucket, "uploads/t", &[("x-amz-tagging", "a=1&b=two")])
+        .file("t.txt", b"tagged")
+        .post(&s, &bucket);
+    assert_eq!(resp.status, 204, "{resp}");
+    let tags = s
+        .client
+        .get_object_tagging()
+        .bucket(&bucket)
+        .key("uploads/t")
+        .send()
+        .await
+        .unwrap();
+    let tags: Vec<(&str, &str)> = tags.tag_set().iter().map(|t| (t.key(), t.value())).collect();
+    assert_eq!(tags, [("a", "1"), ("b", "two")]);
+
+    let resp = upload_form(&s, &bucket, "uploads/refused", &[("x-amz-tagging", "aws:k=v")])
+        .file("t.txt", b"refused")
+        .post(&s, &bucket);
+    resp.assert_s3_error(400, "InvalidTag");
+    assert_absent(&s, &bucket, "uploads/refused").await;
+}

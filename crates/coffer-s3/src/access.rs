@@ -81,6 +81,8 @@ fn action(operation: &str) -> String {
         "GetObjectLockConfiguration" => "GetBucketObjectLockConfiguration",
         "PutBucketEncryption" | "DeleteBucketEncryption" => "PutEncryptionConfiguration",
         "GetBucketEncryption" => "GetEncryptionConfiguration",
+        // IAM has no action of its own for removing a bucket's tags.
+        "DeleteBucketTagging" => "PutBucketTagging",
         other => other,
     };
     format!("s3:{action}")
@@ -90,7 +92,7 @@ fn action(operation: &str) -> String {
 /// than the bucket's) is the one that grants it.
 fn acl_permission(action: &str) -> Option<(Permission, bool)> {
     Some(match action {
-        "s3:GetObject" => (Permission::Read, true),
+        "s3:GetObject" | "s3:GetObjectAttributes" => (Permission::Read, true),
         "s3:GetObjectAcl" => (Permission::ReadAcp, true),
         "s3:PutObjectAcl" => (Permission::WriteAcp, true),
         "s3:ListBucket" | "s3:ListBucketVersions" | "s3:ListBucketMultipartUploads" => (Permission::Read, false),
@@ -378,6 +380,15 @@ mod tests {
         assert_eq!(action("UploadPart"), "s3:PutObject");
         assert_eq!(action("DeleteObjects"), "s3:DeleteObject");
         assert_eq!(action("PutBucketCors"), "s3:PutBucketCORS");
+        assert_eq!(action("PutObjectTagging"), "s3:PutObjectTagging");
+        assert_eq!(action("GetObjectTagging"), "s3:GetObjectTagging");
+        assert_eq!(action("DeleteObjectTagging"), "s3:DeleteObjectTagging");
+        assert_eq!(action("PutBucketTagging"), "s3:PutBucketTagging");
+        assert_eq!(action("GetBucketTagging"), "s3:GetBucketTagging");
+        assert_eq!(action("DeleteBucketTagging"), "s3:PutBucketTagging");
+        assert_eq!(action("GetObjectAttributes"), "s3:GetObjectAttributes");
+        assert_eq!(acl_permission("s3:GetObjectAttributes"), Some((Permission::Read, true)));
+        assert_eq!(acl_permission("s3:GetObjectTagging"), None);
         assert_eq!(acl_permission("s3:GetObject"), Some((Permission::Read, true)));
         assert_eq!(acl_permission("s3:PutObject"), Some((Permission::Write, false)));
         assert_eq!(acl_permission("s3:PutBucketPolicy"), None);

@@ -110,6 +110,9 @@ impl CofferService {
             // why its request failed.
             resp.headers_mut().extend(headers);
         }
+        if let Some(RenderedStatus(status)) = resp.extensions_mut().remove::<RenderedStatus>() {
+            *resp.status_mut() = status;
+        }
         if let Some(RenderedBody(body)) = resp.extensions_mut().remove::<RenderedBody>() {
             resp.headers_mut()
                 .insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
@@ -154,6 +157,30 @@ pub(crate) const S3_XML_NAMESPACE: &str = "http://s3.amazonaws.com/doc/2006-03-0
 /// output differs from S3's; it replaces the body s3s wrote.
 #[derive(Clone)]
 pub(crate) struct RenderedBody(pub bytes::Bytes);
+
+impl RenderedBody {
+    /// An S3 XML document whose root element, in S3's namespace, `write`
+    /// fills.
+    pub(crate) fn xml(
+        root: &str,
+        write: impl FnOnce(&mut s3s::xml::Serializer<&mut Vec<u8>>) -> s3s::xml::SerResult,
+    ) -> s3s::S3Result<RenderedBody> {
+        let mut body = Vec::new();
+        let mut s = s3s::xml::Serializer::new(&mut body);
+        s.decl()
+            .and_then(|()| s.element_with_ns(root, S3_XML_NAMESPACE, write))
+            .map_err(|err| {
+                tracing::error!(?err, root, "rendering a response document failed");
+                s3s::s3_error!(InternalError, "We encountered an internal error. Please try again.")
+            })?;
+        Ok(RenderedBody(body.into()))
+    }
+}
+
+/// The status of a successful response, where s3s's differs from S3's; it
+/// replaces the status s3s set.
+#[derive(Clone, Copy)]
+pub(crate) struct RenderedStatus(pub http::StatusCode);
 
 /// True for a request that asks for `100 Continue` but has no body, so hyper
 /// never sends the interim response.

@@ -4,9 +4,9 @@ use coffer_engine::WriteCondition;
 use s3s::dto::*;
 use s3s::{S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
-use super::CofferS3;
 use super::lock::lock_headers;
 use super::object::{PUT_OBJECT_BYTES_MAX, new_object, reported_version, requested_version};
+use super::{CofferS3, tagging};
 use crate::checksum::{Algorithm, DEFAULT_ALGORITHM, set_checksums};
 use crate::conditions::{Conditions, WhenUnchanged};
 use crate::error::from_engine;
@@ -28,6 +28,16 @@ pub(super) fn copy_source(source: &CopySource) -> S3Result<(&str, &str, Option<&
     }
 }
 
+/// Whether a copy's `x-amz-metadata-directive` or `x-amz-tagging-directive`
+/// replaces what the source has (REPLACE) or keeps it (COPY, the default).
+fn replaces(directive: Option<&str>, what: &str) -> S3Result<bool> {
+    match directive {
+        None | Some("COPY") => Ok(false),
+        Some("REPLACE") => Ok(true),
+        Some(other) => Err(s3_error!(InvalidArgument, "Unknown {what} directive: {other}")),
+    }
+}
+
 impl CofferS3 {
     pub(super) async fn do_copy_object(
         &self,
@@ -38,13 +48,16 @@ impl CofferS3 {
         let input = &req.input;
         let (source_bucket, source_key, source_version) = copy_source(&input.copy_source)?;
         let source_bucket_record = self.source_bucket(&req, source_bucket, source_key).await?;
-        let replace = match input.metadata_directive.as_ref().map(MetadataDirective::as_str) {
-            None | Some(MetadataDirective::COPY) => false,
-            Some(MetadataDirective::REPLACE) => true,
-            Some(other) => {
-                return Err(s3_error!(InvalidArgument, "Unknown metadata directive: {other}"));
-            }
-        };
+        let replace = replaces(
+            input.metadata_directive.as_ref().map(MetadataDirective::as_str),
+            "metadata",
+        )?;
+        let requested_tags = replaces(
+            input.tagging_directive.as_ref().map(TaggingDirective::as_str),
+            "tagging",
+        )?
+        .then(|| tagging::from_header(input.tagging.as_deref()))
+        .transpose()?;
         let same_object = source_bucket == input.bucket && source_key == input.key;
         let encryption_asked = input.server_side_encryption.is_some() || input.sse_customer_algorithm.is_some();
         if same_object && !replace && input.storage_class.is_none() && !encryption_asked {
@@ -126,6 +139,7 @@ impl CofferS3 {
         object.acl = acl;
         object.lock = lock;
         object.encryption = sealing.map(|sealing| sealing.record);
+        object.tags = requested_tags.unwrap_or_else(|| source.object.tags.clone());
         let mut result = CopyObjectResult {
             e_tag: Some(ETag::Strong(object.etag.clone())),
             last_modified: Some(object.last_modified.into()),

@@ -10,7 +10,7 @@ use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use super::CofferS3;
 use crate::checksum::Algorithm;
-use crate::edge::{RenderedBody, S3_XML_NAMESPACE};
+use crate::edge::RenderedBody;
 use crate::error::from_engine;
 
 /// A page never holds more than this many keys and common prefixes.
@@ -282,7 +282,7 @@ impl CofferS3 {
         };
         let body = render_versions(&output, &entries)?;
         let mut response = S3Response::new(output);
-        response.extensions.insert(RenderedBody(body));
+        response.extensions.insert(body);
         Ok(response)
     }
 
@@ -327,45 +327,36 @@ enum VersionEntry {
 /// The ListVersionsResult document with versions and delete markers
 /// interleaved in listing order, as S3 sends it; s3s would write all the
 /// versions, then all the markers.
-fn render_versions(output: &ListObjectVersionsOutput, entries: &[VersionEntry]) -> S3Result<bytes::Bytes> {
+fn render_versions(output: &ListObjectVersionsOutput, entries: &[VersionEntry]) -> S3Result<RenderedBody> {
     fn text<W: std::io::Write>(s: &mut Serializer<W>, name: &str, value: Option<&String>) -> SerResult {
         value.map_or(Ok(()), |value| s.content(name, value))
     }
-    let mut body = Vec::new();
-    let mut s = Serializer::new(&mut body);
-    let written = s.decl().and_then(|()| {
-        s.element_with_ns("ListVersionsResult", S3_XML_NAMESPACE, |s| {
-            text(s, "Name", output.name.as_ref())?;
-            text(s, "Prefix", output.prefix.as_ref())?;
-            text(s, "KeyMarker", output.key_marker.as_ref())?;
-            text(s, "VersionIdMarker", output.version_id_marker.as_ref())?;
-            text(s, "NextKeyMarker", output.next_key_marker.as_ref())?;
-            text(s, "NextVersionIdMarker", output.next_version_id_marker.as_ref())?;
-            if let Some(max_keys) = &output.max_keys {
-                s.content("MaxKeys", max_keys)?;
+    RenderedBody::xml("ListVersionsResult", |s| {
+        text(s, "Name", output.name.as_ref())?;
+        text(s, "Prefix", output.prefix.as_ref())?;
+        text(s, "KeyMarker", output.key_marker.as_ref())?;
+        text(s, "VersionIdMarker", output.version_id_marker.as_ref())?;
+        text(s, "NextKeyMarker", output.next_key_marker.as_ref())?;
+        text(s, "NextVersionIdMarker", output.next_version_id_marker.as_ref())?;
+        if let Some(max_keys) = &output.max_keys {
+            s.content("MaxKeys", max_keys)?;
+        }
+        text(s, "Delimiter", output.delimiter.as_ref())?;
+        if let Some(truncated) = &output.is_truncated {
+            s.content("IsTruncated", truncated)?;
+        }
+        if let Some(encoding) = &output.encoding_type {
+            s.content("EncodingType", encoding)?;
+        }
+        for entry in entries {
+            match entry {
+                VersionEntry::Version(version) => s.content("Version", version)?,
+                VersionEntry::DeleteMarker(marker) => s.content("DeleteMarker", marker)?,
             }
-            text(s, "Delimiter", output.delimiter.as_ref())?;
-            if let Some(truncated) = &output.is_truncated {
-                s.content("IsTruncated", truncated)?;
-            }
-            if let Some(encoding) = &output.encoding_type {
-                s.content("EncodingType", encoding)?;
-            }
-            for entry in entries {
-                match entry {
-                    VersionEntry::Version(version) => s.content("Version", version)?,
-                    VersionEntry::DeleteMarker(marker) => s.content("DeleteMarker", marker)?,
-                }
-            }
-            if let Some(prefixes) = &output.common_prefixes {
-                s.flattened_list("CommonPrefixes", prefixes)?;
-            }
-            Ok(())
-        })
-    });
-    written.map_err(|err| {
-        tracing::error!(?err, "rendering ListVersionsResult failed");
-        s3_error!(InternalError, "We encountered an internal error. Please try again.")
-    })?;
-    Ok(body.into())
+        }
+        if let Some(prefixes) = &output.common_prefixes {
+            s.flattened_list("CommonPrefixes", prefixes)?;
+        }
+        Ok(())
+    })
 }

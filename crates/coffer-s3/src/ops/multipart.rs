@@ -15,6 +15,7 @@ use super::copy::copy_source;
 use super::list::{Encoding, common_prefixes, max_keys};
 use super::lock::lock_headers;
 use super::object::{body_stream, check_declared_size, requested_version, write_condition};
+use super::tagging;
 use crate::checksum::{Algorithm, ChecksumKind, DEFAULT_ALGORITHM, Declared, Digest, combine_parts, set_checksums};
 use crate::conditions::{Conditions, WhenUnchanged};
 use crate::error::{from_engine, invalid_part};
@@ -70,8 +71,29 @@ fn upload_kind(upload: &UploadRecord) -> ChecksumKind {
         .unwrap_or(ChecksumKind::FullObject)
 }
 
+/// How many parts a page of parts (ListParts, or GetObjectAttributes's
+/// ObjectParts) may hold: the number asked for, at most 1000.
+pub(super) fn max_parts(requested: Option<i32>) -> S3Result<usize> {
+    match requested {
+        Some(n) if n < 0 => Err(s3_error!(
+            InvalidArgument,
+            "Argument max-parts must be an integer between 0 and 2147483647"
+        )),
+        Some(n) => Ok(usize::try_from(n).unwrap_or(LIST_PARTS_MAX).min(LIST_PARTS_MAX)),
+        None => Ok(LIST_PARTS_MAX),
+    }
+}
+
+/// The part number a page of parts starts after.
+pub(super) fn part_number_marker(marker: Option<i32>) -> S3Result<u32> {
+    marker.map_or(Ok(0), |marker| {
+        u32::try_from(marker)
+            .map_err(|_| s3_error!(InvalidArgument, "Part number marker must be a non-negative integer"))
+    })
+}
+
 /// Only the checksum of `algorithm`, as a part response reports it.
-fn only(algorithm: Algorithm, checksums: &Checksums) -> Checksums {
+pub(super) fn only(algorithm: Algorithm, checksums: &Checksums) -> Checksums {
     let mut reported = Checksums::default();
     let value = algorithm.value(checksums).cloned();
     match algorithm {
@@ -166,7 +188,7 @@ impl CofferS3 {
             checksum_algorithm: algorithm.map(|a| a.name().to_owned()),
             checksum_type: kind.map(|k| k.name().to_owned()),
             storage_class: None,
-            tags: Default::default(),
+            tags: tagging::from_header(input.tagging.as_deref())?,
             lock,
             // The key itself is not kept: every part of an SSE-C upload
             // brings it again.
@@ -492,21 +514,8 @@ impl CofferS3 {
             .upload(&bucket.name, &input.key, &input.upload_id)
             .await
             .map_err(from_engine)?;
-        let max_parts = match input.max_parts {
-            Some(n) if n < 0 => {
-                return Err(s3_error!(
-                    InvalidArgument,
-                    "Argument max-parts must be an integer between 0 and 2147483647"
-                ));
-            }
-            Some(n) => usize::try_from(n).unwrap_or(LIST_PARTS_MAX).min(LIST_PARTS_MAX),
-            None => LIST_PARTS_MAX,
-        };
-        let after = match input.part_number_marker {
-            None => 0,
-            Some(marker) => u32::try_from(marker)
-                .map_err(|_| s3_error!(InvalidArgument, "Part number marker must be a non-negative integer"))?,
-        };
+        let max_parts = max_parts(input.max_parts)?;
+        let after = part_number_marker(input.part_number_marker)?;
         let (parts, truncated) = self
             .engine
             .list_parts(&bucket.name, &input.key, &input.upload_id, after, max_parts)

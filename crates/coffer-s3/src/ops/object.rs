@@ -8,8 +8,8 @@ use http::HeaderMap;
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
-use super::CofferS3;
 use super::lock::lock_headers;
+use super::{CofferS3, tagging};
 use crate::checksum::{DEFAULT_ALGORITHM, Declared, Digest, set_checksums};
 use crate::conditions::{Conditions, WhenUnchanged};
 use crate::error::{custom, from_engine};
@@ -243,6 +243,7 @@ impl CofferS3 {
         )?;
         let condition = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
         let metadata = user_metadata(input.metadata.as_ref())?;
+        let tags = tagging::from_header(input.tagging.as_deref())?;
         let content = content_headers!(req.headers, input);
 
         let (staged, digest) = self
@@ -264,6 +265,7 @@ impl CofferS3 {
         object.acl = acl;
         object.lock = lock;
         object.encryption = sealing.map(|sealing| sealing.record);
+        object.tags = tags;
         let mut output = PutObjectOutput {
             e_tag: Some(ETag::Strong(object.etag.clone())),
             ..Default::default()
@@ -303,7 +305,6 @@ impl CofferS3 {
             ..Default::default()
         };
         fill_read_output!(plan, &bucket, read.checksum_mode, output);
-        output.tag_count = i32::try_from(plan.object.tags.len()).ok().filter(|count| *count > 0);
         Ok(S3Response::with_headers(output, plan.headers()))
     }
 
@@ -481,13 +482,18 @@ pub(super) fn new_object(
 }
 
 impl ReadPlan {
-    /// Headers S3 returns verbatim: the stored Expires.
+    /// Headers GET and HEAD both return that s3s's outputs cannot carry: the
+    /// stored Expires verbatim, and the number of tags, which S3 sends on
+    /// HEAD too though s3s's HEAD output has no field for it.
     fn headers(&self) -> HeaderMap {
         let mut headers = HeaderMap::new();
         if let Some(expires) = &self.object.content.expires
             && let Ok(value) = http::HeaderValue::from_str(expires)
         {
             headers.insert(http::header::EXPIRES, value);
+        }
+        if !self.object.tags.is_empty() {
+            headers.insert("x-amz-tagging-count", http::HeaderValue::from(self.object.tags.len()));
         }
         headers
     }
