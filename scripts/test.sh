@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one test command: Rust unit/integration tests, then the client
-# compatibility suite (boto3, aws CLI, rclone, s3cmd, raw SigV4) against the
-# real binary.  Stops at the first failure.
+# compatibility suite (boto3, aws CLI, rclone, s3cmd, MinIO Python SDK, AWS SDK
+# for JavaScript v3, raw SigV4) against the real binary.  Stops at the first failure.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
