@@ -76,6 +76,9 @@ fn action(operation: &str) -> String {
         "ListMultipartUploads" => "ListBucketMultipartUploads",
         "GetBucketCors" => "GetBucketCORS",
         "PutBucketCors" | "DeleteBucketCors" => "PutBucketCORS",
+        // S3 has no action of its own for removing the rules.
+        "PutBucketLifecycleConfiguration" | "DeleteBucketLifecycle" => "PutLifecycleConfiguration",
+        "GetBucketLifecycleConfiguration" => "GetLifecycleConfiguration",
         "DeleteBucketPolicy" => "DeleteBucketPolicy",
         other => other,
     };
@@ -374,6 +377,15 @@ mod tests {
         assert_eq!(action("UploadPart"), "s3:PutObject");
         assert_eq!(action("DeleteObjects"), "s3:DeleteObject");
         assert_eq!(action("PutBucketCors"), "s3:PutBucketCORS");
+        assert_eq!(
+            action("PutBucketLifecycleConfiguration"),
+            "s3:PutLifecycleConfiguration"
+        );
+        assert_eq!(action("DeleteBucketLifecycle"), "s3:PutLifecycleConfiguration");
+        assert_eq!(
+            action("GetBucketLifecycleConfiguration"),
+            "s3:GetLifecycleConfiguration"
+        );
         assert_eq!(acl_permission("s3:GetObject"), Some((Permission::Read, true)));
         assert_eq!(acl_permission("s3:PutObject"), Some((Permission::Write, false)));
         assert_eq!(acl_permission("s3:PutBucketPolicy"), None);
