@@ -18,6 +18,7 @@ mod delete;
 mod durability;
 mod errors;
 mod extras;
+mod lifecycle;
 mod list;
 mod multipart;
 mod multipart_races;
