@@ -33,6 +33,9 @@ enum AdminCommand {
     /// Access keys: add, remove, enable, disable.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// The lifecycle worker of a server started with --lifecycle-test-clock.
+    #[command(subcommand, hide = true)]
+    Lifecycle(LifecycleCommand),
 }
 
 #[derive(Subcommand)]
@@ -70,6 +73,19 @@ enum KeyCommand {
     Enable { access_key: String },
     /// Stops an access key from signing requests, without removing it.
     Disable { access_key: String },
+}
+
+#[derive(Subcommand)]
+enum LifecycleCommand {
+    /// Moves the worker's clock forward, by days and seconds added up.
+    AdvanceClock {
+        #[arg(long, required_unless_present = "seconds")]
+        days: Option<u32>,
+        #[arg(long)]
+        seconds: Option<u32>,
+    },
+    /// Runs one lifecycle pass and prints what it did.
+    Run,
 }
 
 fn json(value: serde_json::Value) -> Bytes {
@@ -117,6 +133,16 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             format!("/admin/v1/keys/{access_key}"),
             json(serde_json::json!({ "enabled": false })),
         ),
+        AdminCommand::Lifecycle(LifecycleCommand::AdvanceClock { days, seconds }) => (
+            Method::POST,
+            "/admin/v1/lifecycle/clock".to_owned(),
+            json(serde_json::json!({
+                "advance_days": days.unwrap_or_default(), "advance_seconds": seconds.unwrap_or_default(),
+            })),
+        ),
+        AdminCommand::Lifecycle(LifecycleCommand::Run) => {
+            (Method::POST, "/admin/v1/lifecycle/run".to_owned(), Bytes::new())
+        }
     };
     let response = client.expect_success(method, &path, body).await?;
     println!("{}", response.text());

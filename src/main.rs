@@ -12,6 +12,7 @@ mod server;
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
+use std::num::{NonZeroU64, NonZeroUsize};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -63,6 +64,17 @@ pub struct ServeArgs {
     /// in the data directory (`master.key`) if absent.
     #[arg(long, env = "COFFER_MASTER_KEY", hide_env_values = true)]
     pub master_key: Option<String>,
+    /// Seconds between two passes of the lifecycle worker.
+    #[arg(long, value_name = "SECONDS", default_value = "3600", hide = true)]
+    pub lifecycle_interval: NonZeroU64,
+    /// Versions and uploads one lifecycle pass examines at most; the next
+    /// pass goes on from there.
+    #[arg(long, value_name = "ENTRIES", default_value = "1000000", hide = true)]
+    pub lifecycle_pass_entries: NonZeroUsize,
+    /// For tests only: lets the admin API move the lifecycle worker's clock
+    /// forward and run a pass on demand.
+    #[arg(long, hide = true)]
+    pub lifecycle_test_clock: bool,
 }
 
 fn main() -> ExitCode {

@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use coffer_engine::Engine;
 use coffer_s3::admin::ROOT_USER;
+use coffer_s3::expiry;
 use coffer_s3::{CofferService, KeyStore, User};
 use coffer_store::Store;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -43,7 +44,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         args.domain.as_deref(),
         master_key,
     );
-    let admin = coffer_s3::admin::service(engine, keys, &args.region);
+    let (stop, stopping) = watch::channel(false);
+    let settings = expiry::Settings {
+        interval_seconds: args.lifecycle_interval,
+        pass_entries: args.lifecycle_pass_entries,
+    };
+    let lifecycle = expiry::Worker::new(Arc::clone(&engine), settings, stopping.clone());
+    let lifecycle_test = args.lifecycle_test_clock.then(|| Arc::clone(&lifecycle));
+    let admin = coffer_s3::admin::service(engine, keys, &args.region, lifecycle_test);
 
     let listener = TcpListener::bind(args.listen)
         .await
@@ -68,7 +76,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     stdout.flush()?;
     drop(stdout);
 
-    let (stop, stopping) = watch::channel(false);
+    let lifecycle = tokio::spawn(lifecycle.run());
     let connections = Arc::new(GracefulShutdown::new());
     let mut accepting = vec![tokio::spawn(accept(
         listener,
@@ -103,6 +111,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     {
         tracing::warn!("in-flight requests did not finish in time");
     }
+    // The worker stops after its current step; its changes are then all
+    // committed before the store records a clean shutdown.
+    lifecycle.await?;
     store.close()?;
     Ok(())
 }

@@ -14,7 +14,7 @@ use aws_sdk_s3::types::{
 
 use crate::common::*;
 
-async fn set_versioning(client: &Client, bucket: &str, status: BucketVersioningStatus) {
+pub(crate) async fn set_versioning(client: &Client, bucket: &str, status: BucketVersioningStatus) {
     client
         .put_bucket_versioning()
         .bucket(bucket)
@@ -24,14 +24,14 @@ async fn set_versioning(client: &Client, bucket: &str, status: BucketVersioningS
         .expect("put bucket versioning");
 }
 
-async fn versioned_bucket(s: &Server, prefix: &str) -> String {
+pub(crate) async fn versioned_bucket(s: &Server, prefix: &str) -> String {
     let b = s.new_bucket(prefix).await;
     set_versioning(&s.client, &b, BucketVersioningStatus::Enabled).await;
     b
 }
 
 /// Puts `body` at `key` and returns the version id the response reported.
-async fn put_version(client: &Client, bucket: &str, key: &str, body: &str) -> Option<String> {
+pub(crate) async fn put_version(client: &Client, bucket: &str, key: &str, body: &str) -> Option<String> {
     client
         .put_object()
         .bucket(bucket)
@@ -83,7 +83,7 @@ fn version_entries(xml: &str) -> Vec<(String, String, bool, bool)> {
 
 /// Every (key, version id, is latest, is delete marker) in the bucket, in
 /// the order S3 lists them, gathered page by page with `max_keys` per page.
-fn all_versions(s: &Server, bucket: &str, max_keys: usize) -> Vec<(String, String, bool, bool)> {
+pub(crate) fn all_versions(s: &Server, bucket: &str, max_keys: usize) -> Vec<(String, String, bool, bool)> {
     let mut listed = Vec::new();
     let (mut key_marker, mut version_marker) = (String::new(), String::new());
     loop {

@@ -76,6 +76,9 @@ fn action(operation: &str) -> String {
         "ListMultipartUploads" => "ListBucketMultipartUploads",
         "GetBucketCors" => "GetBucketCORS",
         "PutBucketCors" | "DeleteBucketCors" => "PutBucketCORS",
+        // S3 has no action of its own for removing the rules.
+        "PutBucketLifecycleConfiguration" | "DeleteBucketLifecycle" => "PutLifecycleConfiguration",
+        "GetBucketLifecycleConfiguration" => "GetLifecycleConfiguration",
         "DeleteBucketPolicy" => "DeleteBucketPolicy",
         "PutObjectLockConfiguration" => "PutBucketObjectLockConfiguration",
         "GetObjectLockConfiguration" => "GetBucketObjectLockConfiguration",
@@ -389,6 +392,15 @@ mod tests {
         assert_eq!(action("GetObjectAttributes"), "s3:GetObjectAttributes");
         assert_eq!(acl_permission("s3:GetObjectAttributes"), Some((Permission::Read, true)));
         assert_eq!(acl_permission("s3:GetObjectTagging"), None);
+        assert_eq!(
+            action("PutBucketLifecycleConfiguration"),
+            "s3:PutLifecycleConfiguration"
+        );
+        assert_eq!(action("DeleteBucketLifecycle"), "s3:PutLifecycleConfiguration");
+        assert_eq!(
+            action("GetBucketLifecycleConfiguration"),
+            "s3:GetLifecycleConfiguration"
+        );
         assert_eq!(acl_permission("s3:GetObject"), Some((Permission::Read, true)));
         assert_eq!(acl_permission("s3:PutObject"), Some((Permission::Write, false)));
         assert_eq!(acl_permission("s3:PutBucketPolicy"), None);

@@ -10,9 +10,13 @@
 //! | `POST /admin/v1/users/NAME/keys` `{"access_key"?, "secret_key"?}` | adds a key to a user |
 //! | `PUT /admin/v1/keys/AK` `{"enabled": bool}` | enables or disables a key |
 //! | `DELETE /admin/v1/keys/AK` | removes a key |
+//! | `POST /admin/v1/lifecycle/clock` `{"advance_days"?, "advance_seconds"?}` | moves the lifecycle worker's clock forward; answers `{"now"}` |
+//! | `POST /admin/v1/lifecycle/run` | runs one lifecycle pass; answers what it did when it is done |
 //!
 //! Every change is committed to the engine, then applied to the live
-//! [`KeyStore`], so it holds from the next request on.
+//! [`KeyStore`], so it holds from the next request on. The two lifecycle
+//! calls are for tests: they are refused unless the server was started with
+//! its test clock (`coffer serve --lifecycle-test-clock`).
 
 use std::sync::Arc;
 
@@ -27,6 +31,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::{KeyStore, User, new_key_pair};
 use crate::edge::CofferService;
 use crate::error::from_engine;
+use crate::expiry;
 
 const API_PREFIX: &str = "/admin/v1/";
 /// Admin request bodies are small JSON documents.
@@ -37,10 +42,21 @@ pub const ROOT_USER: &str = "root";
 const USER_NAME_LEN_MAX: usize = 64;
 
 /// Builds the admin service over `engine`, sharing `keys` with the S3 service.
-pub fn service(engine: Arc<dyn Engine>, keys: KeyStore, region: &str) -> CofferService {
+/// With `lifecycle_test`, the lifecycle worker whose clock tests may move and
+/// whose passes they may run.
+pub fn service(
+    engine: Arc<dyn Engine>,
+    keys: KeyStore,
+    region: &str,
+    lifecycle_test: Option<Arc<expiry::Worker>>,
+) -> CofferService {
     let mut builder = S3ServiceBuilder::new(NoS3);
     builder.set_auth(keys.clone());
-    builder.set_route(AdminApi { engine, keys });
+    builder.set_route(AdminApi {
+        engine,
+        keys,
+        lifecycle_test,
+    });
     CofferService::new(builder.build(), region)
 }
 
@@ -53,6 +69,7 @@ impl s3s::S3 for NoS3 {}
 struct AdminApi {
     engine: Arc<dyn Engine>,
     keys: KeyStore,
+    lifecycle_test: Option<Arc<expiry::Worker>>,
 }
 
 #[derive(Deserialize)]
@@ -73,6 +90,16 @@ struct NewKey {
 #[derive(Deserialize)]
 struct KeyChange {
     enabled: bool,
+}
+
+/// How far to move the lifecycle worker's clock; the two add up.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClockChange {
+    #[serde(default)]
+    advance_days: u32,
+    #[serde(default)]
+    advance_seconds: u32,
 }
 
 #[derive(Serialize)]
@@ -111,6 +138,8 @@ enum Call<'a> {
     CreateKey(&'a str),
     UpdateKey(&'a str),
     DeleteKey(&'a str),
+    AdvanceLifecycleClock,
+    RunLifecycle,
 }
 
 fn route<'a>(method: &Method, path: &'a str) -> Option<Call<'a>> {
@@ -123,6 +152,8 @@ fn route<'a>(method: &Method, path: &'a str) -> Option<Call<'a>> {
         (&Method::POST, ["users", name, "keys"]) => Call::CreateKey(name),
         (&Method::PUT, ["keys", access_key]) => Call::UpdateKey(access_key),
         (&Method::DELETE, ["keys", access_key]) => Call::DeleteKey(access_key),
+        (&Method::POST, ["lifecycle", "clock"]) => Call::AdvanceLifecycleClock,
+        (&Method::POST, ["lifecycle", "run"]) => Call::RunLifecycle,
         _ => return None,
     })
 }
@@ -285,6 +316,35 @@ impl AdminApi {
         json_response(StatusCode::OK, &KeyView::of(&removed, false))
     }
 
+    /// The lifecycle worker, if the server runs it with the test clock.
+    fn lifecycle_test(&self) -> S3Result<&expiry::Worker> {
+        self.lifecycle_test.as_deref().ok_or_else(|| {
+            s3_error!(
+                AccessDenied,
+                "The lifecycle test calls are off: start coffer serve with --lifecycle-test-clock."
+            )
+        })
+    }
+
+    async fn advance_lifecycle_clock(&self, body: &mut Body) -> S3Result<S3Response<Body>> {
+        let worker = self.lifecycle_test()?;
+        let change: ClockChange = json_body(body).await?;
+        let by =
+            time::Duration::days(change.advance_days.into()) + time::Duration::seconds(change.advance_seconds.into());
+        let now = worker
+            .advance_clock(by)
+            .ok_or_else(|| s3_error!(InvalidArgument, "The lifecycle clock moves at most a century ahead."))?;
+        let now = now
+            .format(&time::format_description::well_known::Rfc3339)
+            .map_err(|e| s3_error!(e, InternalError))?;
+        json_response(StatusCode::OK, &serde_json::json!({ "now": now }))
+    }
+
+    async fn run_lifecycle(&self) -> S3Result<S3Response<Body>> {
+        let report = self.lifecycle_test()?.pass().await.map_err(from_engine)?;
+        json_response(StatusCode::OK, &report)
+    }
+
     fn new_key(&self, user: &str, access_key: Option<String>, secret_key: Option<String>) -> S3Result<KeyRecord> {
         let (generated_access_key, generated_secret_key) = new_key_pair();
         let access_key = access_key.unwrap_or(generated_access_key);
@@ -331,6 +391,8 @@ impl S3Route for AdminApi {
             Some(Call::CreateKey(name)) => self.create_key(name, &mut body).await,
             Some(Call::UpdateKey(access_key)) => self.update_key(access_key, &mut body).await,
             Some(Call::DeleteKey(access_key)) => self.delete_key(access_key).await,
+            Some(Call::AdvanceLifecycleClock) => self.advance_lifecycle_clock(&mut body).await,
+            Some(Call::RunLifecycle) => self.run_lifecycle().await,
             None => Err(s3_error!(
                 NotImplemented,
                 "No such admin API call: {} {path}",
@@ -366,6 +428,14 @@ mod tests {
         assert!(matches!(
             route(&Method::DELETE, "/admin/v1/keys/AK1"),
             Some(Call::DeleteKey("AK1"))
+        ));
+        assert!(matches!(
+            route(&Method::POST, "/admin/v1/lifecycle/clock"),
+            Some(Call::AdvanceLifecycleClock)
+        ));
+        assert!(matches!(
+            route(&Method::POST, "/admin/v1/lifecycle/run"),
+            Some(Call::RunLifecycle)
         ));
         assert!(route(&Method::GET, "/admin/v2/users").is_none());
         assert!(route(&Method::PUT, "/admin/v1/users").is_none());

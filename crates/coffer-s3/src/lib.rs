@@ -7,7 +7,8 @@
 //! checksums, CORS, browser form uploads, virtual-hosted addressing, the
 //! mapping of storage errors to S3 errors, and the [`edge`] layer between
 //! hyper and s3s. It also serves the admin API ([`admin`]) on its own
-//! listener, with the same SigV4 verification. It may call `coffer-engine` and nothing below
+//! listener, with the same SigV4 verification, and runs the lifecycle worker
+//! ([`expiry`]) that enforces the rules of [`lifecycle`]. It may call `coffer-engine` and nothing below
 //! it: storage is reached only through the [`coffer_engine::Engine`] trait.
 
 pub mod access;
@@ -19,6 +20,7 @@ mod conditions;
 mod cors;
 pub mod edge;
 mod error;
+pub mod expiry;
 mod headers;
 mod host;
 pub mod lifecycle;
