@@ -62,6 +62,16 @@ pub fn root_keys(
 /// directory, else a new random one kept there. Every SSE-S3 object needs
 /// the key it was written with, so a stored key is never replaced.
 pub fn master_key(data_dir: &Path, given: Option<&str>) -> anyhow::Result<SealingKey> {
+    if let Some(key) = existing_master_key(data_dir, given)? {
+        return Ok(key);
+    }
+    let key: [u8; 32] = rand::random();
+    write_secret(data_dir, MASTER_KEY_FILE, &format!("{}\n", hex::encode(key)))?;
+    Ok(SealingKey(key))
+}
+
+/// The master key `given`, else the one kept in the data directory, if any.
+pub fn existing_master_key(data_dir: &Path, given: Option<&str>) -> anyhow::Result<Option<SealingKey>> {
     let parse = |text: &str, origin: &str| -> anyhow::Result<SealingKey> {
         let bytes = hex::decode(text.trim()).with_context(|| format!("{origin} is not hex"))?;
         let key: [u8; 32] = bytes
@@ -70,16 +80,14 @@ pub fn master_key(data_dir: &Path, given: Option<&str>) -> anyhow::Result<Sealin
         Ok(SealingKey(key))
     };
     if let Some(given) = given {
-        return parse(given, "the master key");
+        return parse(given, "the master key").map(Some);
     }
     let path = data_dir.join(MASTER_KEY_FILE);
-    if path.exists() {
-        let text = fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-        return parse(&text, &path.display().to_string());
+    if !path.exists() {
+        return Ok(None);
     }
-    let key: [u8; 32] = rand::random();
-    write_secret(data_dir, MASTER_KEY_FILE, &format!("{}\n", hex::encode(key)))?;
-    Ok(SealingKey(key))
+    let text = fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    parse(&text, &path.display().to_string()).map(Some)
 }
 
 /// Writes a file only its owner can read, durably: a crash leaves either no

@@ -8,6 +8,7 @@ mod admin;
 mod bench;
 mod client;
 mod credentials;
+mod scrub;
 mod server;
 
 use std::io::IsTerminal;
@@ -33,6 +34,9 @@ enum Command {
     Admin(admin::AdminArgs),
     /// Measure an S3 endpoint under load.
     Bench(bench::BenchArgs),
+    /// Check every stored object against its checksums, on a stopped
+    /// server's data directory; exits 1 if any is damaged.
+    Scrub(scrub::ScrubArgs),
 }
 
 #[derive(clap::Args)]
@@ -71,6 +75,18 @@ pub struct ServeArgs {
     /// pass goes on from there.
     #[arg(long, value_name = "ENTRIES", default_value = "1000000", hide = true)]
     pub lifecycle_pass_entries: NonZeroUsize,
+    /// Seconds between two background scrubs, which read every object back
+    /// and log any damaged one; 0 turns them off.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value = "604800",
+        env = "COFFER_SCRUB_INTERVAL"
+    )]
+    pub scrub_interval: u64,
+    /// Bytes per second a background scrub reads at most.
+    #[arg(long, value_name = "BYTES", default_value = "33554432", env = "COFFER_SCRUB_RATE")]
+    pub scrub_rate: u64,
     /// For tests only: lets the admin API move the lifecycle worker's clock
     /// forward and run a pass on demand.
     #[arg(long, hide = true)]
@@ -101,5 +117,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => runtime.block_on(server::serve(args)),
         Command::Admin(args) => runtime.block_on(admin::run(args)),
         Command::Bench(args) => runtime.block_on(bench::run(args)),
+        Command::Scrub(args) => runtime.block_on(scrub::run(args)),
     }
 }

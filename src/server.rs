@@ -42,7 +42,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         keys.clone(),
         &args.region,
         args.domain.as_deref(),
-        master_key,
+        master_key.clone(),
     );
     let (stop, stopping) = watch::channel(false);
     let settings = expiry::Settings {
@@ -51,7 +51,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let lifecycle = expiry::Worker::new(Arc::clone(&engine), settings, stopping.clone());
     let lifecycle_test = args.lifecycle_test_clock.then(|| Arc::clone(&lifecycle));
-    let admin = coffer_s3::admin::service(engine, keys, &args.region, lifecycle_test);
+    let admin = coffer_s3::admin::service(Arc::clone(&engine), keys, &args.region, lifecycle_test);
 
     let listener = TcpListener::bind(args.listen)
         .await
@@ -77,6 +77,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     drop(stdout);
 
     let lifecycle = tokio::spawn(lifecycle.run());
+    let scrubbing = tokio::spawn(crate::scrub::background(
+        Arc::clone(&engine),
+        master_key,
+        Duration::from_secs(args.scrub_interval),
+        args.scrub_rate,
+        stopping.clone(),
+    ));
     let connections = Arc::new(GracefulShutdown::new());
     let mut accepting = vec![tokio::spawn(accept(
         listener,
@@ -114,6 +121,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // The worker stops after its current step; its changes are then all
     // committed before the store records a clean shutdown.
     lifecycle.await?;
+    scrubbing.await?;
     store.close()?;
     Ok(())
 }

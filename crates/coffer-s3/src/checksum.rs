@@ -73,7 +73,7 @@ impl Algorithm {
         ALGORITHMS.into_iter().find(|a| a.value(checksums).is_some())
     }
 
-    fn enable(self, hasher: &mut ChecksumHasher) {
+    pub fn enable(self, hasher: &mut ChecksumHasher) {
         match self {
             Algorithm::Crc32 => hasher.crc32 = Some(Crc32::new()),
             Algorithm::Crc32c => hasher.crc32c = Some(Crc32c::new()),

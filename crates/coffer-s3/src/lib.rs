@@ -23,12 +23,14 @@ mod error;
 pub mod expiry;
 mod headers;
 mod host;
+mod integrity;
 pub mod lifecycle;
 mod names;
 mod ops;
 mod policy;
 mod post_form;
 mod preflight;
+pub mod scrub;
 mod sse;
 
 use std::sync::Arc;

@@ -90,6 +90,7 @@ impl CofferS3 {
             let (planned, range) = plan(&object)?;
             match self.engine.open(&object, range, sealing.as_ref()).await {
                 Ok(body) => {
+                    let body = crate::integrity::verified(&object, range, body);
                     return Ok(Opened {
                         object,
                         plan: planned,
