@@ -19,6 +19,7 @@ mod durability;
 mod encryption;
 mod errors;
 mod extras;
+mod faults;
 mod integrity;
 mod lifecycle;
 mod list;

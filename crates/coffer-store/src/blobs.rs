@@ -105,6 +105,7 @@ impl Blobs {
             layout: self.layout.clone(),
             promoted: false,
         };
+        self.check_room(0)?;
         let mut file = tokio::fs::File::create(&path).await.map_err(write_error)?;
         let mut sealer = key.map(Sealer::new);
         let mut buffer = BytesMut::with_capacity(WRITE_BUFFER_BYTES);
@@ -116,6 +117,7 @@ impl Blobs {
                 None => buffer.extend_from_slice(&chunk),
             }
             if buffer.len() >= WRITE_BUFFER_BYTES {
+                self.check_room(buffer.len())?;
                 file.write_all(&buffer).await.map_err(write_error)?;
                 buffer.clear();
             }
@@ -123,9 +125,19 @@ impl Blobs {
         if let Some(sealer) = sealer {
             sealer.finish(&mut buffer);
         }
+        self.check_room(buffer.len())?;
         file.write_all(&buffer).await.map_err(write_error)?;
         file.sync_all().await.map_err(write_error)?;
         Ok(staged)
+    }
+
+    /// Refuses a write of `bytes` that would leave less free space than the
+    /// metadata's reserve.
+    fn check_room(&self, bytes: usize) -> EngineResult<()> {
+        match self.layout.has_room_for(bytes as u64)? {
+            true => Ok(()),
+            false => Err(EngineError::StorageFull),
+        }
     }
 
     /// Moves a staged file into `blobs/` durably (rename, then fsync the

@@ -18,18 +18,30 @@ const STAGING_DIR: &str = "tmp";
 const BLOBS_DIR: &str = "blobs";
 const RUNNING_MARKER: &str = "RUNNING";
 
+/// Free space that object data never takes: metadata commits (deletes
+/// included, which is how space comes back) must always find room, because
+/// a commit that hits a full disk leaves the database refusing every write
+/// until it is reopened. A twentieth of the volume, within these bounds.
+const RESERVE_BYTES_MIN: u64 = 1 << 20;
+const RESERVE_BYTES_MAX: u64 = 256 << 20;
+
 /// The paths of one data directory.
 #[derive(Debug, Clone)]
 pub struct Layout {
     root: PathBuf,
+    /// Bytes of free space object data leaves to metadata.
+    reserve: u64,
 }
 
 impl Layout {
     /// Creates the directory tree if it is missing, every fan-out directory
     /// included, so that no write path ever creates a directory.
     pub fn create(root: &Path) -> EngineResult<Layout> {
+        fs::create_dir_all(root)?;
+        let (_, total) = space(root)?;
         let layout = Layout {
             root: root.to_path_buf(),
+            reserve: (total / 20).clamp(RESERVE_BYTES_MIN, RESERVE_BYTES_MAX),
         };
         fs::create_dir_all(layout.staging_dir())?;
         fs::create_dir_all(layout.blobs_dir())?;
@@ -46,6 +58,13 @@ impl Layout {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Whether `bytes` more of object data fit without eating into the
+    /// space kept for metadata.
+    pub fn has_room_for(&self, bytes: u64) -> io::Result<bool> {
+        let (available, _) = space(&self.root)?;
+        Ok(available >= bytes.saturating_add(self.reserve))
     }
 
     pub fn metadata_db(&self) -> PathBuf {
@@ -101,4 +120,20 @@ impl Layout {
 /// Makes a directory's entries (creations, renames, removals) durable.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     fs::File::open(dir)?.sync_all()
+}
+
+/// Bytes available to this process, and the size, of the volume holding `dir`.
+fn space(dir: &Path) -> io::Result<(u64, u64)> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a path with a NUL byte"))?;
+    let mut stats = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `path` is a valid C string and `stats` a valid place for the result.
+    if unsafe { libc::statvfs(path.as_ptr(), stats.as_mut_ptr()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: statvfs succeeded, so it filled `stats`.
+    let stats = unsafe { stats.assume_init() };
+    let block = stats.f_frsize;
+    Ok((stats.f_bavail * block, stats.f_blocks * block))
 }
