@@ -75,6 +75,9 @@ pub struct ServeArgs {
     /// pass goes on from there.
     #[arg(long, value_name = "ENTRIES", default_value = "1000000", hide = true)]
     pub lifecycle_pass_entries: NonZeroUsize,
+    /// Connections served at once; more wait until one closes.
+    #[arg(long, value_name = "N", default_value = "4096", env = "COFFER_MAX_CONNECTIONS")]
+    pub max_connections: NonZeroUsize,
     /// Seconds between two background scrubs, which read every object back
     /// and log any damaged one; 0 turns them off.
     #[arg(

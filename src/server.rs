@@ -12,18 +12,25 @@ use coffer_s3::admin::ROOT_USER;
 use coffer_s3::expiry;
 use coffer_s3::{CofferService, KeyStore, User};
 use coffer_store::Store;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 
 use crate::ServeArgs;
 use crate::credentials::{self, Source};
 
 /// In-flight requests get this long to finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// A client must send a request's headers within this long, and an idle
+/// connection is closed after it: a slow or silent client cannot pin a
+/// connection forever.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(20);
+/// Connections the admin listener serves at once; kept apart from the S3
+/// listener's so that a saturated S3 endpoint can still be administered.
+const ADMIN_CONNECTIONS_MAX: usize = 64;
 /// After a failed accept (out of file descriptors, say), wait this long.
 const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(50);
 /// Where the admin API listens unless told otherwise.
@@ -88,6 +95,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut accepting = vec![tokio::spawn(accept(
         listener,
         s3,
+        Arc::new(Semaphore::new(args.max_connections.get())),
         Arc::clone(&connections),
         stopping.clone(),
     ))];
@@ -95,6 +103,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         accepting.push(tokio::spawn(accept(
             admin_listener,
             admin,
+            Arc::new(Semaphore::new(ADMIN_CONNECTIONS_MAX)),
             Arc::clone(&connections),
             stopping,
         )));
@@ -146,15 +155,27 @@ async fn bind_admin(chosen: Option<SocketAddr>) -> anyhow::Result<Option<TcpList
     }
 }
 
-/// Accepts connections on `listener` for `service` until `stopping` turns true.
+/// Accepts connections on `listener` for `service`, at most as many at once
+/// as `slots` has permits (the others wait in the kernel's backlog), until
+/// `stopping` turns true.
 async fn accept(
     listener: TcpListener,
     service: CofferService,
+    slots: Arc<Semaphore>,
     connections: Arc<GracefulShutdown>,
     mut stopping: watch::Receiver<bool>,
 ) {
-    let http = auto::Builder::new(TokioExecutor::new());
+    // HTTP/1.1 only: S3 clients speak it, and detecting HTTP/2 would wait
+    // for a silent client's first bytes with no timeout at all.
+    let mut http = auto::Builder::new(TokioExecutor::new()).http1_only();
+    http.http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
     loop {
+        let slot = tokio::select! {
+            slot = Arc::clone(&slots).acquire_owned() => slot.expect("the semaphore is never closed"),
+            _ = stopping.changed() => return,
+        };
         tokio::select! {
             accepted = listener.accept() => {
                 let (stream, peer) = match accepted {
@@ -174,6 +195,7 @@ async fn accept(
                     if let Err(err) = connection.await {
                         tracing::debug!(%err, "connection ended with an error");
                     }
+                    drop(slot);
                 });
             }
             _ = stopping.changed() => return,

@@ -7,6 +7,7 @@
 
 mod common;
 
+mod abuse;
 mod access;
 mod auth;
 mod buckets;

@@ -97,7 +97,12 @@ pub fn from_engine(err: EngineError) -> S3Error {
 /// types are private), so the text is matched here and nowhere else.
 fn from_body_error(err: std::io::Error) -> S3Error {
     let text = err.to_string();
-    if text.contains("SignatureMismatch") {
+    if err.kind() == std::io::ErrorKind::TimedOut {
+        s3_error!(
+            RequestTimeout,
+            "Your socket connection to the server was not read from or written to within the timeout period. Idle connections will be closed."
+        )
+    } else if text.contains("SignatureMismatch") {
         s3_error!(
             SignatureDoesNotMatch,
             "The request signature we calculated does not match the signature you provided."
