@@ -15,6 +15,7 @@ mod checksums;
 mod conditional;
 mod copy;
 mod cors;
+mod crash;
 mod delete;
 mod durability;
 mod encryption;
