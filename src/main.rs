@@ -90,6 +90,11 @@ pub struct ServeArgs {
     /// Bytes per second a background scrub reads at most.
     #[arg(long, value_name = "BYTES", default_value = "33554432", env = "COFFER_SCRUB_RATE")]
     pub scrub_rate: u64,
+    /// For tests only: crash the process at a point inside the storage
+    /// engine, `NAME=ACTION` in the `fail` crate's syntax (`before-commit=return`).
+    #[cfg(feature = "failpoints")]
+    #[arg(long, hide = true)]
+    pub failpoint: Vec<String>,
     /// For tests only: lets the admin API move the lifecycle worker's clock
     /// forward and run a pass on demand.
     #[arg(long, hide = true)]

@@ -37,6 +37,13 @@ const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(50);
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9001";
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    #[cfg(feature = "failpoints")]
+    for failpoint in &args.failpoint {
+        let (name, actions) = failpoint
+            .split_once('=')
+            .with_context(|| format!("--failpoint {failpoint}: expected NAME=ACTION"))?;
+        fail::cfg(name, actions).map_err(|err| anyhow::anyhow!("--failpoint {failpoint}: {err}"))?;
+    }
     let (root, source) = credentials::root_keys(&args.data_dir, args.access_key, args.secret_key)?;
     let store = Store::open(&args.data_dir).with_context(|| format!("opening {}", args.data_dir.display()))?;
     let engine: Arc<dyn Engine> = Arc::new(store.clone());

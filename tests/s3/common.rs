@@ -289,6 +289,29 @@ impl Server {
         self.log_path = sp.log_path;
     }
 
+    /// Restarts with `extra_args` in place of the `coffer serve` arguments it
+    /// had (the old process must have been stopped).
+    pub fn restart_with_args(&mut self, extra_args: &[&str]) {
+        self.extra_args = extra_args.iter().map(|arg| arg.to_string()).collect();
+        self.restart();
+    }
+
+    /// Waits up to `timeout` for the server to exit on its own.
+    pub fn wait_for_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let child = self.child.as_mut().expect("server running");
+            if let Some(status) = child.try_wait().unwrap() {
+                self.child = None;
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     pub fn client_with(&self, access: &str, secret: &str) -> Client {
         make_client(&self.endpoint, &self.region, access, secret)
     }

@@ -21,6 +21,8 @@ mod durability;
 mod encryption;
 mod errors;
 mod extras;
+#[cfg(feature = "failpoints")]
+mod failpoints;
 mod faults;
 mod integrity;
 mod lifecycle;

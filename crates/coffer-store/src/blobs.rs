@@ -127,6 +127,7 @@ impl Blobs {
         }
         self.check_room(buffer.len())?;
         file.write_all(&buffer).await.map_err(write_error)?;
+        crash_point!("before-data-fsync");
         file.sync_all().await.map_err(write_error)?;
         Ok(staged)
     }
@@ -146,6 +147,7 @@ impl Blobs {
         let target = self.layout.blob_file(&staged.id);
         fs::rename(self.layout.staging_file(&staged.id), &target)?;
         staged.promoted = true;
+        crash_point!("before-directory-fsync");
         sync_dir(&self.layout.blob_dir(&staged.id)).map_err(write_error)?;
         Ok(PromotedBlob {
             id: std::mem::take(&mut staged.id),

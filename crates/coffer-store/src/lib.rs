@@ -15,6 +15,15 @@
 //! the commit; a crash before that leaves an unreferenced file, which recovery
 //! removes.
 
+/// Stops the process on the spot, as a power cut would, when a test build
+/// (feature `failpoints`) was told to crash at `$name`; elsewhere it is
+/// nothing. Each one sits between two steps of a write's durable sequence.
+macro_rules! crash_point {
+    ($name:literal) => {
+        fail::fail_point!($name, |_| std::process::abort())
+    };
+}
+
 pub mod blobs;
 pub mod layout;
 pub mod meta;
@@ -120,6 +129,7 @@ impl Inner {
     fn commit_staged<T>(&self, staged: Staged, commit: impl FnOnce(Segment) -> EngineResult<T>) -> EngineResult<T> {
         let mut segment = self.blobs.promote(staged.blob)?.segment();
         segment.salt = staged.salt.map(Vec::from);
+        crash_point!("before-metadata");
         let blob = segment.blob.clone();
         let committed = commit(segment);
         if committed.is_err() {

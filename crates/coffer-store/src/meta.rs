@@ -244,7 +244,9 @@ impl Meta {
     fn write<T>(&self, work: impl FnOnce(&WriteTransaction) -> EngineResult<T>) -> EngineResult<T> {
         let txn = self.db.begin_write().map_err(internal)?;
         let result = work(&txn)?;
+        crash_point!("before-commit");
         txn.commit().map_err(internal)?;
+        crash_point!("after-commit");
         Ok(result)
     }
 

@@ -1,0 +1,148 @@
+//! Crashes at every step of a write's durable sequence, hit exactly: a test
+//! build (`--features failpoints`) aborts the server at a named point inside
+//! the storage engine (between writing, fsyncing, renaming and committing),
+//! and after a restart the store holds either the old state or the new one,
+//! whole, and no file that no record names.
+
+use std::time::Duration;
+
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+
+use crate::common::*;
+
+/// The points in write order, and whether a crash there keeps the new state.
+const POINTS: [(&str, bool); 5] = [
+    ("before-data-fsync", false),
+    ("before-directory-fsync", false),
+    ("before-metadata", false),
+    ("before-commit", false),
+    ("after-commit", true),
+];
+
+/// A server holding `k` = "old" and `keep` = "kept" in bucket `b`, restarted
+/// to crash at `point`.
+async fn armed(point: &str) -> (Server, String) {
+    let mut s = Server::start().await;
+    let b = s.new_bucket("failpoint").await;
+    s.put(&b, "k", "old").await;
+    s.put(&b, "keep", "kept").await;
+    assert!(s.terminate(Duration::from_secs(30)).is_some());
+    s.restart_with_args(&["--failpoint", &format!("{point}=return")]);
+    (s, b)
+}
+
+/// Waits for the crash the last request caused, then restarts unarmed.
+fn crashed_and_restarted(s: &mut Server, point: &str) {
+    let status = s.wait_for_exit(Duration::from_secs(10));
+    assert!(
+        status.is_some_and(|status| !status.success()),
+        "{point}: the server crashed"
+    );
+    s.restart_with_args(&[]);
+    assert_eq!(count_files(&s.tmp_dir()), 0, "{point}: staging is empty after recovery");
+}
+
+#[tokio::test]
+async fn an_overwrite_cut_at_any_point_leaves_the_old_object_or_the_new_one() {
+    for (point, keeps_new) in POINTS {
+        let (mut s, b) = armed(point).await;
+        let put = s
+            .client
+            .put_object()
+            .bucket(&b)
+            .key("k")
+            .body(ByteStream::from_static(b"new"))
+            .send()
+            .await;
+        assert!(put.is_err(), "{point}: the write was never acknowledged");
+        crashed_and_restarted(&mut s, point);
+        let expected: &[u8] = if keeps_new { b"new" } else { b"old" };
+        assert_eq!(s.get(&b, "k").await, expected, "{point}");
+        assert_eq!(s.get(&b, "keep").await, b"kept", "{point}");
+        assert_eq!(
+            count_files(&s.blobs_dir()),
+            2,
+            "{point}: one data file per object, no orphan"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_delete_cut_at_its_commit_leaves_the_object_or_frees_it_whole() {
+    for (point, keeps_new) in POINTS.into_iter().filter(|(point, _)| point.ends_with("commit")) {
+        let (mut s, b) = armed(point).await;
+        let deleted = s.client.delete_object().bucket(&b).key("k").send().await;
+        assert!(deleted.is_err(), "{point}");
+        crashed_and_restarted(&mut s, point);
+        let found = s.client.get_object().bucket(&b).key("k").send().await;
+        assert_eq!(
+            found.is_err(),
+            keeps_new,
+            "{point}: deleted exactly when the commit happened"
+        );
+        let files = if keeps_new { 1 } else { 2 };
+        assert_eq!(count_files(&s.blobs_dir()), files, "{point}: no orphaned data file");
+    }
+}
+
+#[tokio::test]
+async fn a_completion_cut_before_its_commit_leaves_the_upload_to_complete_again() {
+    let (mut s, b) = armed("before-commit").await;
+    // Creating the upload and its part commit too: arm only the completion.
+    assert!(s.terminate(Duration::from_secs(30)).is_some());
+    s.restart_with_args(&[]);
+    let upload = s
+        .client
+        .create_multipart_upload()
+        .bucket(&b)
+        .key("mpu")
+        .send()
+        .await
+        .unwrap();
+    let upload_id = upload.upload_id().unwrap().to_owned();
+    let part = s
+        .client
+        .upload_part()
+        .bucket(&b)
+        .key("mpu")
+        .upload_id(&upload_id)
+        .part_number(1)
+        .body(ByteStream::from_static(b"part bytes"))
+        .send()
+        .await
+        .unwrap();
+    let parts = CompletedMultipartUpload::builder()
+        .parts(
+            CompletedPart::builder()
+                .part_number(1)
+                .e_tag(part.e_tag().unwrap())
+                .build(),
+        )
+        .build();
+    assert!(s.terminate(Duration::from_secs(30)).is_some());
+    s.restart_with_args(&["--failpoint", "before-commit=return"]);
+    let completed = s
+        .client
+        .complete_multipart_upload()
+        .bucket(&b)
+        .key("mpu")
+        .upload_id(&upload_id)
+        .multipart_upload(parts.clone())
+        .send()
+        .await;
+    assert!(completed.is_err());
+    crashed_and_restarted(&mut s, "before-commit");
+    expect_err(s.client.head_object().bucket(&b).key("mpu").send().await, 404, "");
+    s.client
+        .complete_multipart_upload()
+        .bucket(&b)
+        .key("mpu")
+        .upload_id(&upload_id)
+        .multipart_upload(parts)
+        .send()
+        .await
+        .expect("the upload and its part survived the crash");
+    assert_eq!(s.get(&b, "mpu").await, b"part bytes");
+    assert_eq!(count_files(&s.blobs_dir()), 3);
+}
