@@ -877,6 +877,8 @@ pub struct Signer {
     pub access_key: String,
     pub secret_key: String,
     pub region: String,
+    /// The service the credential scope names; `s3` but for attack tests.
+    pub service: String,
 }
 
 /// S3-style URI encoding (RFC 3986 unreserved characters kept).
@@ -945,17 +947,18 @@ impl Signer {
             access_key: access.into(),
             secret_key: secret.into(),
             region: region.into(),
+            service: "s3".into(),
         }
     }
 
     pub fn scope(&self, date: &str) -> String {
-        format!("{date}/{}/s3/aws4_request", self.region)
+        format!("{date}/{}/{}/aws4_request", self.region, self.service)
     }
 
     pub fn signing_key(&self, date: &str) -> Vec<u8> {
         let k = hmac_sha256(format!("AWS4{}", self.secret_key).as_bytes(), date.as_bytes());
         let k = hmac_sha256(&k, self.region.as_bytes());
-        let k = hmac_sha256(&k, b"s3");
+        let k = hmac_sha256(&k, self.service.as_bytes());
         hmac_sha256(&k, b"aws4_request")
     }
 

@@ -9,6 +9,7 @@ mod common;
 
 mod abuse;
 mod access;
+mod attacks;
 mod auth;
 mod buckets;
 mod checksums;

@@ -1,6 +1,8 @@
 //! What must happen before s3s parses a request: checks of the signature
-//! parameters that s3s leaves to the service (the region a signature was made
-//! for, the 7-day limit on presigned URLs), and the one header Amazon S3
+//! parameters that s3s leaves to the service (the region and service a
+//! signature was made for, the 7-day limit on presigned URLs, and that every
+//! `x-amz-*` header is signed, so none can be slipped into a signed request
+//! on its way), and the one header Amazon S3
 //! tolerates where s3s does not: a Range header S3 cannot parse is ignored,
 //! not refused. A refused request is never routed.
 
@@ -23,27 +25,54 @@ pub fn check(req: &mut Request<Body>, region: &str) -> S3Result<()> {
     }
     let query = req.uri().query().unwrap_or_default();
     let mut presigned_credential = None;
+    let mut presigned_headers = None;
     for (name, value) in form_urlencoded::parse(query.as_bytes()) {
         match name.as_ref() {
             "X-Amz-Expires" => check_expires(&value)?,
             "X-Amz-Credential" => presigned_credential = Some(value.into_owned()),
+            "X-Amz-SignedHeaders" => presigned_headers = Some(value.into_owned()),
             _ => {}
         }
     }
     if let Some(credential) = presigned_credential {
-        return check_region(&credential, region, query_error);
+        check_scope(&credential, region, query_error)?;
+        return check_all_signed(req, presigned_headers.as_deref().unwrap_or_default());
     }
-    let header_credential = req
+    let authorization = req
         .headers()
         .get(http::header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
-        .filter(|value| value.starts_with("AWS4-HMAC-SHA256"))
-        .and_then(|value| value.split_once("Credential="))
-        .map(|(_, rest)| rest.split([',', ' ']).next().unwrap_or_default());
-    match header_credential {
-        Some(credential) => check_region(credential, region, header_error),
-        None => Ok(()),
+        .filter(|value| value.starts_with("AWS4-HMAC-SHA256"));
+    let Some(authorization) = authorization else {
+        return Ok(());
+    };
+    let field = |name: &str| {
+        authorization
+            .split_once(name)
+            .map(|(_, rest)| rest.split([',', ' ']).next().unwrap_or_default())
+    };
+    if let Some(credential) = field("Credential=") {
+        check_scope(credential, region, header_error)?;
     }
+    check_all_signed(req, field("SignedHeaders=").unwrap_or_default())
+}
+
+/// Refuses a signed request carrying an `x-amz-*` header its signature does
+/// not cover, as Amazon S3 does: such a header could have been added by
+/// anyone on the way.
+fn check_all_signed(req: &Request<Body>, signed_headers: &str) -> S3Result<()> {
+    let signed: Vec<&str> = signed_headers.split(';').collect();
+    let unsigned = req
+        .headers()
+        .keys()
+        .any(|name| name.as_str().starts_with("x-amz-") && !signed.contains(&name.as_str()));
+    if unsigned {
+        return Err(s3_error!(
+            AccessDenied,
+            "There were headers present in the request which were not signed"
+        ));
+    }
+    Ok(())
 }
 
 fn check_expires(value: &str) -> S3Result<()> {
@@ -58,15 +87,21 @@ fn check_expires(value: &str) -> S3Result<()> {
     Ok(())
 }
 
-/// A credential scope is `access-key/date/region/service/aws4_request`.
-fn check_region(credential: &str, region: &str, error: fn(String) -> S3Error) -> S3Result<()> {
+/// A credential scope is `access-key/date/region/service/aws4_request`:
+/// it must name this endpoint's region and S3.
+fn check_scope(credential: &str, region: &str, error: fn(String) -> S3Error) -> S3Result<()> {
     let scope: Vec<&str> = credential.rsplitn(5, '/').collect();
-    match scope.get(2) {
-        Some(signed_for) if *signed_for != region => Err(error(format!(
+    if let Some(signed_for) = scope.get(2).filter(|signed_for| **signed_for != region) {
+        return Err(error(format!(
             "The authorization header is malformed; the region '{signed_for}' is wrong; expecting '{region}'"
-        ))),
-        _ => Ok(()),
+        )));
     }
+    if let Some(service) = scope.get(1).filter(|service| **service != "s3") {
+        return Err(error(format!(
+            "The authorization header is malformed; incorrect service \"{service}\". This endpoint belongs to \"s3\"."
+        )));
+    }
+    Ok(())
 }
 
 fn header_error(message: String) -> S3Error {
@@ -113,6 +148,37 @@ mod tests {
         let query = "/b?X-Amz-Credential=AK%2F20260101%2Feu-west-1%2Fs3%2Faws4_request";
         let err = check(&mut request(query, None), "us-east-1").unwrap_err();
         assert_eq!(err.code().as_str(), "AuthorizationQueryParametersError");
+    }
+
+    #[test]
+    fn signatures_for_another_service_are_refused() {
+        let header =
+            "AWS4-HMAC-SHA256 Credential=AK/20260101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=00";
+        let err = check(&mut request("/b", Some(header)), "us-east-1").unwrap_err();
+        assert_eq!(err.code().as_str(), "AuthorizationHeaderMalformed");
+    }
+
+    #[test]
+    fn unsigned_amz_headers_are_refused() {
+        let header = "AWS4-HMAC-SHA256 Credential=AK/20260101/us-east-1/s3/aws4_request, SignedHeaders=host;x-amz-date, Signature=00";
+        let mut req = request("/b", Some(header));
+        req.headers_mut()
+            .insert("x-amz-date", http::HeaderValue::from_static("20260101T000000Z"));
+        req.headers_mut()
+            .insert("content-type", http::HeaderValue::from_static("text/plain"));
+        assert!(
+            check(&mut req, "us-east-1").is_ok(),
+            "unsigned headers other than x-amz-* are allowed"
+        );
+        req.headers_mut()
+            .insert("x-amz-meta-role", http::HeaderValue::from_static("admin"));
+        let err = check(&mut req, "us-east-1").unwrap_err();
+        assert_eq!(err.code().as_str(), "AccessDenied");
+        let presigned = "/b?X-Amz-Credential=AK%2F20260101%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-SignedHeaders=host";
+        let mut req = request(presigned, None);
+        req.headers_mut()
+            .insert("x-amz-acl", http::HeaderValue::from_static("public-read"));
+        assert!(check(&mut req, "us-east-1").is_err());
     }
 
     #[test]
