@@ -330,6 +330,11 @@ fn condition_context(cx: &mut S3AccessContext<'_>, caller: Option<&User>) -> Has
     context
 }
 
+/// The record of the bucket a request was authorized against, left in the
+/// request's extensions so that the operation need not read it again.
+#[derive(Clone)]
+pub struct AuthorizedBucket(pub BucketRecord);
+
 /// The s3s access hook: runs the [`Authorizer`] for every S3 request.
 pub struct CofferAccess {
     pub authorizer: Arc<Authorizer>,
@@ -354,6 +359,7 @@ impl S3Access for CofferAccess {
             Err(EngineError::NoSuchBucket(_)) => return Ok(()),
             Err(err) => return Err(from_engine(err)),
         };
+        cx.extensions_mut().insert(AuthorizedBucket(record.clone()));
         let credentials = cx.credentials().cloned();
         let caller = credentials
             .as_ref()

@@ -23,7 +23,7 @@ use coffer_engine::{BucketRecord, ByteRange, ByteStream, Engine, EngineError, Ob
 use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 
-use crate::access::Authorizer;
+use crate::access::{AuthorizedBucket, Authorizer};
 use crate::auth::User;
 use crate::checksum::{Algorithm, BodyHasher, Digest};
 use crate::error::from_engine;
@@ -174,7 +174,14 @@ impl CofferS3 {
         name: &str,
         expected_owner_header: &str,
     ) -> S3Result<BucketRecord> {
-        let bucket = self.engine.bucket(name).await.map_err(from_engine)?;
+        let authorized = req
+            .extensions
+            .get::<AuthorizedBucket>()
+            .filter(|authorized| authorized.0.name == name);
+        let bucket = match authorized {
+            Some(authorized) => authorized.0.clone(),
+            None => self.engine.bucket(name).await.map_err(from_engine)?,
+        };
         let expected_owner = req.headers.get(expected_owner_header).map(http::HeaderValue::as_bytes);
         if expected_owner.is_some_and(|owner| owner != bucket.owner.as_bytes()) {
             return Err(s3_error!(AccessDenied, "Access Denied"));
