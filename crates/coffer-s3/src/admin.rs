@@ -16,7 +16,8 @@
 //! Every change is committed to the engine, then applied to the live
 //! [`KeyStore`], so it holds from the next request on. The two lifecycle
 //! calls are for tests: they are refused unless the server was started with
-//! its test clock (`coffer serve --lifecycle-test-clock`).
+//! its test clock (`coffer serve --lifecycle-test-clock`). The same listener
+//! serves the unsigned health and metrics endpoints of [`crate::monitor`].
 
 use std::sync::Arc;
 
@@ -32,6 +33,7 @@ use crate::auth::{KeyStore, User, new_key_pair};
 use crate::edge::CofferService;
 use crate::error::from_engine;
 use crate::expiry;
+use crate::monitor::Monitor;
 
 const API_PREFIX: &str = "/admin/v1/";
 /// Admin request bodies are small JSON documents.
@@ -43,12 +45,14 @@ const USER_NAME_LEN_MAX: usize = 64;
 
 /// Builds the admin service over `engine`, sharing `keys` with the S3 service.
 /// With `lifecycle_test`, the lifecycle worker whose clock tests may move and
-/// whose passes they may run.
+/// whose passes they may run. `monitor` answers the health and metrics
+/// endpoints.
 pub fn service(
     engine: Arc<dyn Engine>,
     keys: KeyStore,
     region: &str,
     lifecycle_test: Option<Arc<expiry::Worker>>,
+    monitor: Monitor,
 ) -> CofferService {
     let mut builder = S3ServiceBuilder::new(NoS3);
     builder.set_auth(keys.clone());
@@ -57,7 +61,7 @@ pub fn service(
         keys,
         lifecycle_test,
     });
-    CofferService::new(builder.build(), region)
+    CofferService::new(builder.build(), region).with_monitor(monitor)
 }
 
 /// s3s wants an S3 implementation; the admin listener serves no S3 operation.
