@@ -62,7 +62,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         metrics_token: args.metrics_token,
         stopping: stopping.clone(),
     };
-    let admin = coffer_s3::admin::service(engine, keys, &args.region, lifecycle_test, monitor);
+    let data_dir = std::path::absolute(&args.data_dir).unwrap_or_else(|_| args.data_dir.clone());
+    let admin = coffer_s3::admin::service(
+        engine,
+        keys,
+        &args.region,
+        lifecycle_test,
+        monitor,
+        &data_dir.display().to_string(),
+    );
 
     let listener = TcpListener::bind(args.listen)
         .await

@@ -220,7 +220,7 @@ impl Metrics {
 }
 
 /// What every bucket holds, by name: one lookup per bucket.
-async fn usage_of_every_bucket(engine: &dyn Engine) -> EngineResult<Vec<(String, BucketUsage)>> {
+pub(crate) async fn usage_of_every_bucket(engine: &dyn Engine) -> EngineResult<Vec<(String, BucketUsage)>> {
     let mut usages = Vec::new();
     for bucket in engine.list_buckets().await? {
         match engine.bucket_usage(&bucket.name).await {
