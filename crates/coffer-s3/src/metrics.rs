@@ -23,11 +23,12 @@ use prometheus_client::registry::{Registry, Unit};
 use crate::expiry;
 
 /// The `Content-Type` of [`Metrics::render`]'s text.
-pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub(crate) const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// The operation label of requests s3s did not route to an S3 operation
-/// (a bad signature, an unknown query, a CORS preflight refused early).
-pub const UNKNOWN_OPERATION: &str = "unknown";
+/// The operation label of requests s3s did not route to an S3 operation: a
+/// bad signature, an unroutable request, a CORS preflight (which Coffer
+/// answers before s3s).
+pub(crate) const UNKNOWN_OPERATION: &str = "unknown";
 
 /// Upper bounds of the latency histogram's buckets, in seconds: from a
 /// cached metadata answer to a multi-gigabyte body.
@@ -66,7 +67,7 @@ struct VersionLabels {
 type OneLabel = [(&'static str, &'static str); 1];
 
 /// One S3 request as it ended, for [`Metrics::record`].
-pub struct Served<'a> {
+pub(crate) struct Served<'a> {
     pub operation: &'a str,
     pub status: u16,
     /// The S3 error code of an error response.
@@ -149,12 +150,12 @@ impl Metrics {
     }
 
     /// How long the server has been running.
-    pub fn uptime(&self) -> Duration {
+    pub(crate) fn uptime(&self) -> Duration {
         self.started.elapsed()
     }
 
     /// Counts one S3 request that has ended.
-    pub fn record(&self, served: &Served<'_>) {
+    pub(crate) fn record(&self, served: &Served<'_>) {
         let operation = OperationLabels {
             operation: served.operation.to_owned(),
         };
@@ -179,7 +180,7 @@ impl Metrics {
 
     /// Every metric as OpenMetrics text: the request metrics counted so far,
     /// and what `engine` holds and `lifecycle` did, read now.
-    pub async fn render(&self, engine: &dyn Engine, lifecycle: &expiry::Worker) -> EngineResult<String> {
+    pub(crate) async fn render(&self, engine: &dyn Engine, lifecycle: &expiry::Worker) -> EngineResult<String> {
         let mut now = Registry::default();
         let objects = Family::<BucketLabels, Gauge>::default();
         let stored = Family::<BucketLabels, Gauge>::default();
