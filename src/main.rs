@@ -22,8 +22,18 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "coffer", version, about = "An S3-compatible object storage server")]
 struct Cli {
+    /// How log lines are written to standard error: `text` for people,
+    /// `json` (one object a line) for log collectors.
+    #[arg(long, global = true, value_enum, default_value = "text", env = "COFFER_LOG_FORMAT")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -99,6 +109,10 @@ pub struct ServeArgs {
     /// forward and run a pass on demand.
     #[arg(long, hide = true)]
     pub lifecycle_test_clock: bool,
+    /// Makes GET /metrics on the admin listener require
+    /// `Authorization: Bearer TOKEN`; without it, /metrics is open.
+    #[arg(long, value_name = "TOKEN", env = "COFFER_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -112,14 +126,15 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,s3s=off")),
-        )
-        .init();
+    let logs = tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(
+        tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,s3s=off")),
+    );
+    match cli.log_format {
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        // Fields at the top level of each object, where log collectors look.
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match cli.command {
         Command::Serve(args) => runtime.block_on(server::serve(args)),

@@ -10,6 +10,8 @@ use anyhow::Context;
 use coffer_engine::Engine;
 use coffer_s3::admin::ROOT_USER;
 use coffer_s3::expiry;
+use coffer_s3::metrics::Metrics;
+use coffer_s3::monitor::Monitor;
 use coffer_s3::{CofferService, KeyStore, User};
 use coffer_store::Store;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -51,13 +53,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let keys = KeyStore::from_records(&users, engine.list_keys().await?);
     keys.insert(&root.access_key, &root.secret_key, true, User::named(ROOT_USER, true));
     let master_key = credentials::master_key(&args.data_dir, args.master_key.as_deref())?;
+    let metrics = Arc::new(Metrics::new());
     let s3 = coffer_s3::service(
         Arc::clone(&engine),
         keys.clone(),
         &args.region,
         args.domain.as_deref(),
         master_key.clone(),
-    );
+    )
+    .with_metrics(Arc::clone(&metrics));
     let (stop, stopping) = watch::channel(false);
     let settings = expiry::Settings {
         interval_seconds: args.lifecycle_interval,
@@ -65,7 +69,22 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let lifecycle = expiry::Worker::new(Arc::clone(&engine), settings, stopping.clone());
     let lifecycle_test = args.lifecycle_test_clock.then(|| Arc::clone(&lifecycle));
-    let admin = coffer_s3::admin::service(Arc::clone(&engine), keys, &args.region, lifecycle_test);
+    let monitor = Monitor {
+        engine: Arc::clone(&engine),
+        metrics,
+        lifecycle: Arc::clone(&lifecycle),
+        metrics_token: args.metrics_token,
+        stopping: stopping.clone(),
+    };
+    let data_dir = std::path::absolute(&args.data_dir).unwrap_or_else(|_| args.data_dir.clone());
+    let admin = coffer_s3::admin::service(
+        Arc::clone(&engine),
+        keys,
+        &args.region,
+        lifecycle_test,
+        monitor,
+        &data_dir.display().to_string(),
+    );
 
     let listener = TcpListener::bind(args.listen)
         .await
@@ -99,22 +118,26 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         stopping.clone(),
     ));
     let connections = Arc::new(GracefulShutdown::new());
-    let mut accepting = vec![tokio::spawn(accept(
+    let accepting = tokio::spawn(accept(
         listener,
         s3,
         Arc::new(Semaphore::new(args.max_connections.get())),
         Arc::clone(&connections),
-        stopping.clone(),
-    ))];
-    if let Some(admin_listener) = admin_listener {
-        accepting.push(tokio::spawn(accept(
+        stopping,
+    ));
+    // The admin listener outlives the S3 one until in-flight S3 requests are
+    // done, so that readiness probes read 503 then, not a refused connection.
+    let (stop_admin, admin_stopping) = watch::channel(false);
+    let admin_connections = Arc::new(GracefulShutdown::new());
+    let admin_accepting = admin_listener.map(|admin_listener| {
+        tokio::spawn(accept(
             admin_listener,
             admin,
             Arc::new(Semaphore::new(ADMIN_CONNECTIONS_MAX)),
-            Arc::clone(&connections),
-            stopping,
-        )));
-    }
+            Arc::clone(&admin_connections),
+            admin_stopping,
+        ))
+    });
 
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
@@ -124,22 +147,31 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     tracing::info!("shutting down");
     stop.send_replace(true);
-    for task in accepting {
+    accepting.await?;
+    drain(connections).await;
+    stop_admin.send_replace(true);
+    if let Some(task) = admin_accepting {
         task.await?;
     }
-    let connections = Arc::into_inner(connections).expect("the accept loops have ended");
-    if tokio::time::timeout(SHUTDOWN_GRACE, connections.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("in-flight requests did not finish in time");
-    }
+    drain(admin_connections).await;
     // The worker stops after its current step; its changes are then all
     // committed before the store records a clean shutdown.
     lifecycle.await?;
     scrubbing.await?;
     store.close()?;
     Ok(())
+}
+
+/// Waits for the connections of an accept loop that has ended to finish
+/// their requests, for up to [`SHUTDOWN_GRACE`].
+async fn drain(connections: Arc<GracefulShutdown>) {
+    let connections = Arc::into_inner(connections).expect("the accept loop has ended");
+    if tokio::time::timeout(SHUTDOWN_GRACE, connections.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("in-flight requests did not finish in time");
+    }
 }
 
 /// Binds the admin listener. An address the operator chose must be usable; the

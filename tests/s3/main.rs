@@ -32,6 +32,7 @@ mod lock;
 mod multipart;
 mod multipart_races;
 mod objects;
+mod observability;
 mod post;
 mod tagging;
 mod users;

@@ -21,6 +21,7 @@ use s3s::{S3Error, S3Result, s3_error};
 use crate::acl::{Acl, Permission};
 use crate::auth::{KeyStore, User};
 use crate::error::from_engine;
+use crate::exchange::{Identified, RequestFacts};
 use crate::policy::{Policy, Principal, Request, Verdict};
 
 /// The configuration document kinds authorization reads.
@@ -343,15 +344,37 @@ pub struct CofferAccess {
 #[async_trait::async_trait]
 impl S3Access for CofferAccess {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
-        let signed = cx.credentials().is_some();
+        let credentials = cx.credentials().cloned();
         let operation = cx.s3_op().name().to_owned();
+        let caller = credentials
+            .as_ref()
+            .and_then(|c| self.authorizer.keys.user(&c.access_key));
         let (bucket, key) = match cx.s3_path() {
-            S3Path::Root => return if signed { Ok(()) } else { Err(access_denied()) },
-            S3Path::Bucket { .. } if operation.as_str() == "CreateBucket" => {
-                return if signed { Ok(()) } else { Err(access_denied()) };
+            S3Path::Root => (None, None),
+            S3Path::Bucket { bucket } => (Some(bucket.to_string()), None),
+            S3Path::Object { bucket, key } => (Some(bucket.to_string()), Some(key.to_string())),
+        };
+        // The edge's access log and metrics learn of the request here, the
+        // one place s3s tells what it is.
+        if let Some(facts) = cx.extensions_mut().get::<RequestFacts>() {
+            facts.identify(Identified {
+                operation: operation.clone(),
+                user: caller
+                    .as_ref()
+                    .map_or_else(|| "anonymous".to_owned(), |user| user.display_name.clone()),
+                bucket: bucket.clone(),
+                key: key.clone(),
+            });
+        }
+        let bucket = match bucket {
+            Some(bucket) if operation != "CreateBucket" => bucket,
+            _ => {
+                return if credentials.is_some() {
+                    Ok(())
+                } else {
+                    Err(access_denied())
+                };
             }
-            S3Path::Bucket { bucket } => (bucket.to_string(), None),
-            S3Path::Object { bucket, key } => (bucket.to_string(), Some(key.to_string())),
         };
         let record = match self.authorizer.engine.bucket(&bucket).await {
             Ok(record) => record,
@@ -360,10 +383,6 @@ impl S3Access for CofferAccess {
             Err(err) => return Err(from_engine(err)),
         };
         cx.extensions_mut().insert(AuthorizedBucket(record.clone()));
-        let credentials = cx.credentials().cloned();
-        let caller = credentials
-            .as_ref()
-            .and_then(|c| self.authorizer.keys.user(&c.access_key));
         let context = condition_context(cx, caller.as_ref());
         self.authorizer
             .authorize(

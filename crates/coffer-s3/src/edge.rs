@@ -12,7 +12,10 @@
 //! preflights and the CORS headers of actual requests to
 //! [`crate::cors`], and mends two HTTP-level gaps: s3s answers a ranged HEAD
 //! with 200, and a bodiless `Expect: 100-continue` request gets no interim
-//! response.
+//! response. On the S3 listener it follows each request as an
+//! [`crate::exchange::Exchange`], for the metrics and the access log; on the
+//! admin listener it hands the unsigned monitoring endpoints to
+//! [`crate::monitor`] before s3s could refuse them.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,6 +40,10 @@ pub struct CofferService {
     cors: Option<std::sync::Arc<crate::cors::Cors>>,
     /// The address of the connection's peer, for `aws:SourceIp` conditions.
     peer: Option<std::net::SocketAddr>,
+    /// Where S3 requests are counted; `None` for the admin API.
+    metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
+    /// The health and metrics endpoints; only the admin API has them.
+    monitor: Option<std::sync::Arc<crate::monitor::Monitor>>,
 }
 
 /// Request ids: a per-process random prefix and a counter, as hex, so ids are
@@ -64,6 +71,8 @@ impl CofferService {
             }),
             cors: None,
             peer: None,
+            metrics: None,
+            monitor: None,
         }
     }
 
@@ -82,8 +91,29 @@ impl CofferService {
         self
     }
 
+    /// Counts every request in `metrics` and writes its access log line.
+    pub fn with_metrics(mut self, metrics: std::sync::Arc<crate::metrics::Metrics>) -> CofferService {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Serves the health and metrics endpoints of `monitor`, unsigned.
+    pub fn with_monitor(mut self, monitor: crate::monitor::Monitor) -> CofferService {
+        self.monitor = Some(std::sync::Arc::new(monitor));
+        self
+    }
+
     pub async fn call(&self, mut req: Request<Body>) -> Result<Response<Body>, HttpError> {
+        if let Some(monitor) = self.monitor.as_deref()
+            && let Some(resp) = monitor.answer(&req).await
+        {
+            return Ok(resp);
+        }
         let request_id = self.ids.next();
+        let exchange = self
+            .metrics
+            .as_ref()
+            .map(|metrics| crate::exchange::Exchange::begin(metrics, &request_id, &mut req));
         let resource = req.uri().path().to_owned();
         req.extensions_mut().insert(RequestId(request_id.clone()));
         if let Some(peer) = self.peer {
@@ -135,6 +165,11 @@ impl CofferService {
         let id = HeaderValue::from_str(&request_id).expect("request ids are hex");
         resp.headers_mut().insert("x-amz-id-2", id.clone());
         resp.headers_mut().insert("x-amz-request-id", id);
+        if let Some(exchange) = exchange {
+            let error_body = resp.body().bytes().filter(|_| resp.status().as_u16() >= 400);
+            let text = error_body.as_deref().and_then(|body| std::str::from_utf8(body).ok());
+            exchange.respond(&mut resp, text.and_then(error_code));
+        }
         Ok(resp)
     }
 }
@@ -218,9 +253,7 @@ fn complete_error_body(resp: &mut Response<Body>, resource: &str, request_id: &s
     match text.find("</Code>") {
         Some(code_end) if !text.contains("<Message>") => {
             let code_end = code_end + "</Code>".len();
-            let code = text[..code_end]
-                .rsplit_once("<Code>")
-                .map_or("", |(_, code)| code.trim_end_matches("</Code>"));
+            let code = error_code(text).unwrap_or_default();
             completed.push_str(&text[..code_end]);
             let _ = write!(completed, "<Message>{}</Message>", escape_xml(default_message(code)));
             completed.push_str(&text[code_end..end]);
@@ -237,6 +270,13 @@ fn complete_error_body(resp: &mut Response<Body>, resource: &str, request_id: &s
     *resp.body_mut() = Body::from(Bytes::from(completed));
     resp.headers_mut()
         .insert(http::header::CONTENT_LENGTH, HeaderValue::from(len));
+}
+
+/// The `Code` of an S3 error document.
+fn error_code(text: &str) -> Option<&str> {
+    let start = text.find("<Code>")? + "<Code>".len();
+    let len = text[start..].find("</Code>")?;
+    Some(&text[start..start + len])
 }
 
 pub(crate) fn escape_xml(text: &str) -> String {
