@@ -7,13 +7,11 @@
 mod admin;
 mod bench;
 mod client;
+mod config;
 mod credentials;
 mod server;
 
 use std::io::IsTerminal;
-use std::net::SocketAddr;
-use std::num::{NonZeroU64, NonZeroUsize};
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -28,53 +26,11 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the S3 API from a data directory.
-    Serve(ServeArgs),
+    Serve(config::ServeArgs),
     /// Manage users and access keys of a running server.
     Admin(admin::AdminArgs),
     /// Measure an S3 endpoint under load.
     Bench(bench::BenchArgs),
-}
-
-#[derive(clap::Args)]
-pub struct ServeArgs {
-    /// Address to listen on; port 0 picks a free port.
-    #[arg(long, default_value = "127.0.0.1:9000", env = "COFFER_LISTEN")]
-    pub listen: SocketAddr,
-    /// Directory holding all metadata and object data.
-    #[arg(long, default_value = "./coffer-data", env = "COFFER_DATA_DIR")]
-    pub data_dir: PathBuf,
-    /// Address of the admin API (users and keys) [default: 127.0.0.1:9001;
-    /// if that is taken, the server runs without an admin API].
-    #[arg(long, env = "COFFER_ADMIN_LISTEN")]
-    pub admin_listen: Option<SocketAddr>,
-    /// The region this endpoint serves, as SigV4 signatures name it.
-    #[arg(long, default_value = "us-east-1", env = "COFFER_REGION")]
-    pub region: String,
-    /// Domain for virtual-hosted–style requests: `Host: bucket.DOMAIN`
-    /// addresses `bucket`. Path-style requests are served either way.
-    #[arg(long, env = "COFFER_DOMAIN")]
-    pub domain: Option<String>,
-    /// Root access key; generated and kept in the data directory if absent.
-    #[arg(long, env = "COFFER_ACCESS_KEY", requires = "secret_key")]
-    pub access_key: Option<String>,
-    /// Root secret key.
-    #[arg(long, env = "COFFER_SECRET_KEY", requires = "access_key", hide_env_values = true)]
-    pub secret_key: Option<String>,
-    /// Master key sealing SSE-S3 objects, 64 hex digits; generated and kept
-    /// in the data directory (`master.key`) if absent.
-    #[arg(long, env = "COFFER_MASTER_KEY", hide_env_values = true)]
-    pub master_key: Option<String>,
-    /// Seconds between two passes of the lifecycle worker.
-    #[arg(long, value_name = "SECONDS", default_value = "3600", hide = true)]
-    pub lifecycle_interval: NonZeroU64,
-    /// Versions and uploads one lifecycle pass examines at most; the next
-    /// pass goes on from there.
-    #[arg(long, value_name = "ENTRIES", default_value = "1000000", hide = true)]
-    pub lifecycle_pass_entries: NonZeroUsize,
-    /// For tests only: lets the admin API move the lifecycle worker's clock
-    /// forward and run a pass on demand.
-    #[arg(long, hide = true)]
-    pub lifecycle_test_clock: bool,
 }
 
 fn main() -> ExitCode {
@@ -98,7 +54,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         .init();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match cli.command {
-        Command::Serve(args) => runtime.block_on(server::serve(args)),
+        Command::Serve(args) => runtime.block_on(server::serve(args.settings()?)),
         Command::Admin(args) => runtime.block_on(admin::run(args)),
         Command::Bench(args) => runtime.block_on(bench::run(args)),
     }

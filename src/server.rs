@@ -19,7 +19,7 @@ use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 
-use crate::ServeArgs;
+use crate::config::Settings;
 use crate::credentials::{self, Source};
 
 /// In-flight requests get this long to finish after a shutdown signal.
@@ -29,7 +29,7 @@ const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(50);
 /// Where the admin API listens unless told otherwise.
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9001";
 
-pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+pub async fn serve(args: Settings) -> anyhow::Result<()> {
     let (root, source) = credentials::root_keys(&args.data_dir, args.access_key, args.secret_key)?;
     let store = Store::open(&args.data_dir).with_context(|| format!("opening {}", args.data_dir.display()))?;
     let engine: Arc<dyn Engine> = Arc::new(store.clone());

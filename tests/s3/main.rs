@@ -12,6 +12,7 @@ mod auth;
 mod buckets;
 mod checksums;
 mod conditional;
+mod config;
 mod copy;
 mod cors;
 mod delete;
