@@ -31,7 +31,7 @@ const DEFAULT_LIFECYCLE_PASS_ENTRIES: usize = 1_000_000;
 #[command(after_help = "\
 Every option above can also be set in the --config file (TOML), under its name
 without the leading dashes and with dashes turned into underscores:
-`listen = \"0.0.0.0:9000\"`, `data_dir = \"/var/lib/coffer\"`, `region = ...`.
+`listen = \"0.0.0.0:9000\"`, `data_dir = \"/var/lib/coffer\"`, `tls_cert = ...`.
 Relative paths in the file are relative to the file's directory. For each
 option, a flag beats its COFFER_* variable, which beats the file, which beats
 the default. contrib/coffer.toml describes every key.")]
@@ -54,8 +54,9 @@ pub struct Options {
     /// Directory holding all metadata and object data [default: ./coffer-data].
     #[arg(long, value_name = "DIR", env = "COFFER_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Address of the admin API (users and keys) [default: 127.0.0.1:9001;
-    /// if that is taken, the server runs without an admin API].
+    /// Address of the admin API (users and keys), plain HTTP even with TLS
+    /// [default: 127.0.0.1:9001; if that is taken, the server runs without
+    /// an admin API].
     #[arg(long, value_name = "ADDR", env = "COFFER_ADMIN_LISTEN")]
     pub admin_listen: Option<SocketAddr>,
     /// The region this endpoint serves, as SigV4 signatures name it [default: us-east-1].
@@ -76,6 +77,13 @@ pub struct Options {
     /// in the data directory (`master.key`) if absent.
     #[arg(long, env = "COFFER_MASTER_KEY", hide_env_values = true)]
     pub master_key: Option<String>,
+    /// Certificate chain (PEM) to serve HTTPS with on --listen; needs
+    /// --tls-key. Reloaded, with the key, on SIGHUP.
+    #[arg(long, value_name = "PEM_FILE", env = "COFFER_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM: PKCS#8, PKCS#1 or SEC1) of --tls-cert.
+    #[arg(long, value_name = "PEM_FILE", env = "COFFER_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
     /// Seconds between two passes of the lifecycle worker [default: 3600].
     #[arg(long, value_name = "SECONDS", env = "COFFER_LIFECYCLE_INTERVAL")]
     pub lifecycle_interval: Option<NonZeroU64>,
@@ -106,9 +114,17 @@ pub struct Settings {
     pub access_key: Option<String>,
     pub secret_key: Option<String>,
     pub master_key: Option<String>,
+    pub tls: Option<TlsFiles>,
     pub lifecycle_interval: NonZeroU64,
     pub lifecycle_pass_entries: NonZeroUsize,
     pub lifecycle_test_clock: bool,
+}
+
+/// The PEM files HTTPS is served with, read at startup and on every SIGHUP.
+#[derive(Debug)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 impl ServeArgs {
@@ -136,6 +152,8 @@ impl Options {
             access_key: self.access_key.or(fallback.access_key),
             secret_key: self.secret_key.or(fallback.secret_key),
             master_key: self.master_key.or(fallback.master_key),
+            tls_cert: self.tls_cert.or(fallback.tls_cert),
+            tls_key: self.tls_key.or(fallback.tls_key),
             lifecycle_interval: self.lifecycle_interval.or(fallback.lifecycle_interval),
             lifecycle_pass_entries: self.lifecycle_pass_entries.or(fallback.lifecycle_pass_entries),
             lifecycle_test_clock: self.lifecycle_test_clock.or(fallback.lifecycle_test_clock),
@@ -143,6 +161,11 @@ impl Options {
     }
 
     fn resolve(self) -> anyhow::Result<Settings> {
+        let tls = match (self.tls_cert, self.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            (None, None) => None,
+            _ => bail!("tls_cert and tls_key go together: give both (--tls-cert and --tls-key) or neither"),
+        };
         if self.access_key.is_some() != self.secret_key.is_some() {
             bail!("access_key and secret_key go together: give both (--access-key and --secret-key) or neither");
         }
@@ -157,6 +180,7 @@ impl Options {
             access_key: self.access_key,
             secret_key: self.secret_key,
             master_key: self.master_key,
+            tls,
             lifecycle_interval: self
                 .lifecycle_interval
                 .unwrap_or(NonZeroU64::new(DEFAULT_LIFECYCLE_INTERVAL).expect("not zero")),
@@ -177,7 +201,10 @@ fn read(path: &Path) -> anyhow::Result<Options> {
     // A file names paths from where it lies: the same file must mean the same
     // directories whatever directory the server is started from.
     let base = path.parent().unwrap_or(Path::new(""));
-    for file_path in [&mut options.data_dir].into_iter().flatten() {
+    for file_path in [&mut options.data_dir, &mut options.tls_cert, &mut options.tls_key]
+        .into_iter()
+        .flatten()
+    {
         *file_path = base.join(&*file_path);
     }
     Ok(options)

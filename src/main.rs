@@ -10,6 +10,7 @@ mod client;
 mod config;
 mod credentials;
 mod server;
+mod tls;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

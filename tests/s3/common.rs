@@ -1211,3 +1211,23 @@ pub fn run_to_exit(mut cmd: Command) -> (ExitStatus, String) {
     child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
     (status, stderr)
 }
+
+// ---------------------------------------------------------------------------
+// TLS
+// ---------------------------------------------------------------------------
+
+/// An SDK client of a server serving HTTPS that trusts only the certificate
+/// `ca_pem` (PEM), and signs with the root keys.
+pub fn make_tls_client(endpoint: &str, region: &str, ca_pem: &str) -> Client {
+    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
+    let trust = TrustStore::empty().with_pem_certificate(ca_pem.as_bytes());
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc))
+        .tls_context(TlsContext::builder().with_trust_store(trust).build().unwrap())
+        .build_https();
+    Client::from_conf(
+        client_config(endpoint, region, ACCESS_KEY, SECRET_KEY)
+            .http_client(http)
+            .build(),
+    )
+}

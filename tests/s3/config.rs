@@ -105,7 +105,10 @@ fn the_example_documents_every_option() {
         .filter(|flag| flag.chars().all(|c| c.is_ascii_lowercase() || c == '-'))
         .filter(|flag| !["config", "help"].contains(flag))
         .collect();
-    assert!(flags.contains(&"lifecycle-interval"), "{flags:?}");
+    assert!(
+        flags.contains(&"tls-cert") && flags.contains(&"lifecycle-interval"),
+        "{flags:?}"
+    );
     for flag in flags {
         let key = flag.replace('-', "_");
         assert!(
@@ -223,6 +226,8 @@ fn a_file_that_is_not_toml_or_not_there_is_an_error() {
 fn paired_options_must_both_be_given_across_sources() {
     let stderr = refused("secret_key = \"secret\"\n", &[]);
     assert!(stderr.contains("access_key and secret_key go together"), "{stderr}");
+    let stderr = refused("tls_cert = \"cert.pem\"\n", &[]);
+    assert!(stderr.contains("tls_cert and tls_key go together"), "{stderr}");
     // One from the file and one from a flag make a pair.
     let dir = temp_dir();
     let config = dir.path().join("coffer.toml");

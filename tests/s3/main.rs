@@ -28,6 +28,7 @@ mod multipart_races;
 mod objects;
 mod post;
 mod tagging;
+mod tls;
 mod users;
 mod versioning;
 mod vhost;
