@@ -1,5 +1,7 @@
 //! Serving: open the store, load the keys, bind the S3 and admin listeners,
-//! hand connections to hyper, and shut down cleanly on SIGINT or SIGTERM.
+//! hand connections to hyper (through TLS on the S3 listener when configured),
+//! reload the TLS certificate on SIGHUP, and shut down cleanly on SIGINT or
+//! SIGTERM.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -16,13 +18,16 @@ use coffer_s3::{CofferService, KeyStore, User};
 use coffer_store::Store;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{Semaphore, watch};
+use tokio_rustls::TlsAcceptor;
 
-use crate::ServeArgs;
+use crate::config::Settings;
 use crate::credentials::{self, Source};
+use crate::tls;
 
 /// In-flight requests get this long to finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -35,10 +40,15 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(20);
 const ADMIN_CONNECTIONS_MAX: usize = 64;
 /// After a failed accept (out of file descriptors, say), wait this long.
 const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(50);
+/// A connection that has not finished its TLS handshake by then is closed,
+/// so silent clients cannot pile up tasks and hold up a shutdown.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Where the admin API listens unless told otherwise.
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9001";
 
-pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+pub async fn serve(args: Settings) -> anyhow::Result<()> {
+    let certificate = args.tls.map(tls::Certificate::load).transpose()?;
+    let tls = certificate.as_ref().map(tls::Certificate::acceptor).transpose()?;
     #[cfg(feature = "failpoints")]
     for failpoint in &args.failpoint {
         let (name, actions) = failpoint
@@ -91,6 +101,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", args.listen))?;
     let admin_listener = bind_admin(args.admin_listen).await?;
 
+    // Before the server says it is ready: a signal sent once it has must find
+    // its handler. SIGHUP is the reload signal (systemd's ExecReload sends
+    // it); without a handler it would end the process.
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut hangup = signal(SignalKind::hangup())?;
     let mut stdout = std::io::stdout().lock();
     match source {
         Source::Given => {}
@@ -102,7 +118,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             root.secret_key
         )?,
     }
-    writeln!(stdout, "coffer listening on http://{}", listener.local_addr()?)?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    writeln!(stdout, "coffer listening on {scheme}://{}", listener.local_addr()?)?;
     if let Some(admin_listener) = &admin_listener {
         writeln!(stdout, "coffer admin API on http://{}", admin_listener.local_addr()?)?;
     }
@@ -118,9 +135,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         stopping.clone(),
     ));
     let connections = Arc::new(GracefulShutdown::new());
+    let s3 = if tls.is_some() { s3.over_tls() } else { s3 };
     let accepting = tokio::spawn(accept(
         listener,
         s3,
+        tls,
         Arc::new(Semaphore::new(args.max_connections.get())),
         Arc::clone(&connections),
         stopping,
@@ -133,17 +152,22 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tokio::spawn(accept(
             admin_listener,
             admin,
+            None,
             Arc::new(Semaphore::new(ADMIN_CONNECTIONS_MAX)),
             Arc::clone(&admin_connections),
             admin_stopping,
         ))
     });
 
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    let mut terminate = signal(SignalKind::terminate())?;
-    tokio::select! {
-        _ = interrupt.recv() => {}
-        _ = terminate.recv() => {}
+    loop {
+        tokio::select! {
+            _ = interrupt.recv() => break,
+            _ = terminate.recv() => break,
+            _ = hangup.recv() => match &certificate {
+                Some(certificate) => certificate.reload(),
+                None => tracing::info!("SIGHUP: nothing to reload without TLS"),
+            },
+        }
     }
     tracing::info!("shutting down");
     stop.send_replace(true);
@@ -194,12 +218,13 @@ async fn bind_admin(chosen: Option<SocketAddr>) -> anyhow::Result<Option<TcpList
     }
 }
 
-/// Accepts connections on `listener` for `service`, at most as many at once
-/// as `slots` has permits (the others wait in the kernel's backlog), until
-/// `stopping` turns true.
+/// Accepts connections on `listener` for `service`, through `tls` when given,
+/// at most as many at once as `slots` has permits (the others wait in the
+/// kernel's backlog), until `stopping` turns true.
 async fn accept(
     listener: TcpListener,
     service: CofferService,
+    tls: Option<TlsAcceptor>,
     slots: Arc<Semaphore>,
     connections: Arc<GracefulShutdown>,
     mut stopping: watch::Receiver<bool>,
@@ -228,16 +253,39 @@ async fn accept(
                 // Small responses must leave at once: Nagle's algorithm with
                 // delayed ACKs would add tens of milliseconds to each.
                 let _ = stream.set_nodelay(true);
-                let connection = http.serve_connection(TokioIo::new(stream), service.for_peer(peer)).into_owned();
-                let connection = connections.watch(connection);
+                let service = service.for_peer(peer);
+                let watcher = connections.watcher();
+                let http = http.clone();
+                let tls = tls.clone();
+                // The handshake runs in the connection's task: a slow client
+                // must not hold up the accept loop.
                 tokio::spawn(async move {
-                    if let Err(err) = connection.await {
-                        tracing::debug!(%err, "connection ended with an error");
+                    // The slot is the connection's for as long as it lives.
+                    let _slot = slot;
+                    let Some(tls) = tls else {
+                        return serve_connection(&http, stream, service, watcher).await;
+                    };
+                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
+                        Ok(Ok(stream)) => serve_connection(&http, stream, service, watcher).await,
+                        Ok(Err(err)) => tracing::debug!(%err, %peer, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                     }
-                    drop(slot);
                 });
             }
             _ = stopping.changed() => return,
         }
+    }
+}
+
+/// Serves HTTP on one connection, plain or TLS, until it closes or a graceful
+/// shutdown has it finish its requests.
+async fn serve_connection(
+    http: &auto::Builder<TokioExecutor>,
+    io: impl AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    service: CofferService,
+    watcher: Watcher,
+) {
+    if let Err(err) = watcher.watch(http.serve_connection(TokioIo::new(io), service)).await {
+        tracing::debug!(%err, "connection ended with an error");
     }
 }

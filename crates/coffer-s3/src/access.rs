@@ -46,6 +46,10 @@ pub struct PublicAccessBlock {
 #[derive(Debug, Clone, Copy)]
 pub struct PeerAddr(pub SocketAddr);
 
+/// In a request's extensions when it came over TLS (`aws:SecureTransport`).
+#[derive(Debug, Clone, Copy)]
+pub struct SecureTransport;
+
 /// The canonical id S3 gives anonymous requesters.
 const ANONYMOUS_ID: &str = "65a011a29cdf8ec533ec3d1ccaae921c";
 
@@ -296,7 +300,6 @@ fn condition_context(cx: &mut S3AccessContext<'_>, caller: Option<&User>) -> Has
     let mut set = |key: &str, value: String| {
         context.insert(key.to_owned(), value);
     };
-    set("aws:securetransport", "false".to_owned());
     set("aws:currenttime", time::OffsetDateTime::now_utc().to_string());
     match caller {
         Some(user) => {
@@ -328,6 +331,8 @@ fn condition_context(cx: &mut S3AccessContext<'_>, caller: Option<&User>) -> Has
     if let Some(PeerAddr(peer)) = cx.extensions_mut().get::<PeerAddr>() {
         set("aws:sourceip", peer.ip().to_string());
     }
+    let secure = cx.extensions_mut().get::<SecureTransport>().is_some();
+    set("aws:securetransport", secure.to_string());
     context
 }
 

@@ -44,6 +44,8 @@ pub struct CofferService {
     metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
     /// The health and metrics endpoints; only the admin API has them.
     monitor: Option<std::sync::Arc<crate::monitor::Monitor>>,
+    /// Whether connections come over TLS, for `aws:SecureTransport` conditions.
+    over_tls: bool,
 }
 
 /// Request ids: a per-process random prefix and a counter, as hex, so ids are
@@ -73,7 +75,13 @@ impl CofferService {
             peer: None,
             metrics: None,
             monitor: None,
+            over_tls: false,
         }
+    }
+
+    /// This service for a listener whose connections come over TLS.
+    pub fn over_tls(self) -> CofferService {
+        CofferService { over_tls: true, ..self }
     }
 
     /// This service for one connection, whose peer is at `peer`.
@@ -118,6 +126,9 @@ impl CofferService {
         req.extensions_mut().insert(RequestId(request_id.clone()));
         if let Some(peer) = self.peer {
             req.extensions_mut().insert(crate::access::PeerAddr(peer));
+        }
+        if self.over_tls {
+            req.extensions_mut().insert(crate::access::SecureTransport);
         }
         let is_head = req.method() == http::Method::HEAD;
         let unread_expect_continue = expects_continue_without_body(&req);
