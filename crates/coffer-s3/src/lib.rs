@@ -21,6 +21,9 @@ mod cors;
 pub mod edge;
 mod error;
 pub mod expiry;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod headers;
 mod host;
 mod integrity;

@@ -51,7 +51,7 @@ fn http_response(err: S3Error) -> Result<Response<Body>, HttpError> {
 }
 
 /// The multipart boundary of a POST whose body is a form.
-fn form_boundary(req: &Request<Body>) -> Option<String> {
+pub(crate) fn form_boundary(req: &Request<Body>) -> Option<String> {
     if req.method() != http::Method::POST {
         return None;
     }
@@ -71,7 +71,7 @@ fn form_boundary(req: &Request<Body>) -> Option<String> {
 /// Reads the form up to the file's content, substitutes `${filename}` in the
 /// key, and puts the (rewritten) bytes back in front of the rest of the body.
 /// A form this cannot follow goes to s3s unchanged, to be refused there.
-async fn prepare(req: &mut Request<Body>, boundary: &[u8]) -> S3Result<()> {
+pub(crate) async fn prepare(req: &mut Request<Body>, boundary: &[u8]) -> S3Result<()> {
     let mut body = std::mem::take(req.body_mut());
     let mut head = Vec::new();
     let found = loop {
