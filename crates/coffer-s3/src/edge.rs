@@ -262,6 +262,7 @@ fn default_message(code: &str) -> &'static str {
         "InvalidURI" => "Couldn't parse the specified URI.",
         "KeyTooLongError" => "Your key is too long",
         "MalformedXML" => "The XML you provided was not well-formed or did not validate against our published schema",
+        "MalformedPOSTRequest" => "The body of your POST request is not well-formed multipart/form-data.",
         "MethodNotAllowed" => "The specified method is not allowed against this resource.",
         "MissingContentLength" => "You must provide the Content-Length HTTP header.",
         "NotImplemented" => "A header you provided implies functionality that is not implemented",
