@@ -24,6 +24,8 @@
 //! - `x-fuzz-split: N` — the body arrives in pieces of N bytes (0: whole).
 //! - `x-fuzz-cut: N` — the client goes away after N bytes of the body.
 //! - `x-fuzz-chunked: 1` — no Content-Length, as with `Transfer-Encoding: chunked`.
+//! - `x-fuzz-listener: admin` — the request goes to the admin API (users,
+//!   keys, and the lifecycle worker's test clock and passes) instead of S3.
 //!
 //! The harness sets Content-Length (hyper would hold a body to it), a Host
 //! when none is given, and, when signing, `x-amz-date` and
@@ -87,11 +89,17 @@ pub struct Remembered {
     pub etag: String,
 }
 
-/// The Coffer S3 service of this process and its runtime.
+/// The Coffer S3 service of this process, its admin API and its runtime.
 pub struct Server {
     runtime: tokio::runtime::Runtime,
     service: CofferService,
+    admin: CofferService,
+    /// The keys both services authenticate with; the admin API may change
+    /// them, the harness puts its own back after every request.
+    keys: KeyStore,
     remembered: Mutex<Remembered>,
+    /// Keeps the lifecycle worker's stop signal open.
+    _stop: tokio::sync::watch::Sender<bool>,
 }
 
 /// The server, set up on first use: buckets `fuzz` (an object `a.txt`),
@@ -116,9 +124,20 @@ impl Server {
         let store = coffer_store::Store::open(&dir).expect("opening the fuzzing store");
         let engine: Arc<dyn Engine> = Arc::new(store);
         let keys = KeyStore::default();
-        keys.insert(ROOT.access, ROOT.secret, true, User::named("root", true));
-        keys.insert(ALICE.access, ALICE.secret, true, User::named("alice", false));
-        let service = coffer_s3::service(engine, keys, REGION, Some(DOMAIN), SealingKey([7; 32]));
+        let service = coffer_s3::service(
+            Arc::clone(&engine),
+            keys.clone(),
+            REGION,
+            Some(DOMAIN),
+            SealingKey([7; 32]),
+        );
+        let (stop, stopping) = tokio::sync::watch::channel(false);
+        let settings = coffer_s3::expiry::Settings {
+            interval_seconds: std::num::NonZeroU64::new(3600).expect("not zero"),
+            pass_entries: std::num::NonZeroUsize::new(10_000).expect("not zero"),
+        };
+        let worker = coffer_s3::expiry::Worker::new(Arc::clone(&engine), settings, stopping);
+        let admin = coffer_s3::admin::service(engine, keys.clone(), REGION, Some(worker));
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -126,8 +145,12 @@ impl Server {
         let server = Server {
             runtime,
             service,
+            admin,
+            keys,
             remembered: Mutex::new(Remembered::default()),
+            _stop: stop,
         };
+        server.restore_keys();
         server.populate();
         server
     }
@@ -159,6 +182,15 @@ impl Server {
         }
     }
 
+    /// The harness's keys, as they were before the admin API changed them.
+    fn restore_keys(&self) {
+        self.keys
+            .insert(ROOT.access, ROOT.secret, true, User::named(coffer_s3::admin::ROOT_USER, true));
+        self.keys
+            .insert(ALICE.access, ALICE.secret, true, User::named("alice", false));
+        self.keys.remove(NOBODY.access);
+    }
+
     /// Runs `future` on the server's runtime.
     pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
         self.runtime.block_on(future)
@@ -170,23 +202,39 @@ impl Server {
         let mut answers = Vec::new();
         for text in split_requests(input).into_iter().take(REQUESTS_MAX) {
             let remembered = self.remembered.lock().expect("not poisoned").clone();
-            let Some(request) = build(parse(text), &remembered) else {
+            let mut spec = parse(text);
+            let admin = take_listener(&mut spec.headers);
+            let Some(request) = build(spec, &remembered) else {
                 continue;
             };
             if std::env::var_os("COFFER_FUZZ_TRACE").is_some() {
                 eprint!("{} {} -> ", request.method(), request.uri());
             }
-            answers.push(self.serve(request));
+            answers.push(if admin {
+                self.serve_admin(request)
+            } else {
+                self.serve(request)
+            });
         }
         answers
     }
 
     /// Serves one request and reads its answer whole (up to 1 MiB).
     pub fn serve(&self, request: Request<s3s::Body>) -> Answer {
+        self.serve_with(&self.service, request)
+    }
+
+    /// Serves one request of the admin API.
+    pub fn serve_admin(&self, request: Request<s3s::Body>) -> Answer {
+        let answer = self.serve_with(&self.admin, request);
+        self.restore_keys();
+        answer
+    }
+
+    fn serve_with(&self, service: &CofferService, request: Request<s3s::Body>) -> Answer {
         let is_head = request.method() == Method::HEAD;
         let answer = self.runtime.block_on(async {
-            let response = self
-                .service
+            let response = service
                 .for_peer("192.0.2.7:40000".parse().expect("an address"))
                 .call(request)
                 .await
@@ -412,6 +460,19 @@ impl Directives {
         });
         directives
     }
+}
+
+/// Whether the request is for the admin API (`x-fuzz-listener: admin`).
+fn take_listener(headers: &mut Vec<(Vec<u8>, Vec<u8>)>) -> bool {
+    let mut admin = false;
+    headers.retain(|(name, value)| {
+        if !name.eq_ignore_ascii_case(b"x-fuzz-listener") {
+            return true;
+        }
+        admin = value.trim_ascii() == b"admin";
+        false
+    });
+    admin
 }
 
 /// Replaces each `{{NAME}}` of `values` in `bytes`.
