@@ -340,6 +340,8 @@ impl S3Access for CofferAccess {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
         let signed = cx.credentials().is_some();
         let operation = cx.s3_op().name().to_owned();
+        // The last hook before s3s reads an XML body whole.
+        crate::request_body::refuse_aws_chunked(&operation, cx)?;
         let (bucket, key) = match cx.s3_path() {
             S3Path::Root => return if signed { Ok(()) } else { Err(access_denied()) },
             S3Path::Bucket { .. } if operation.as_str() == "CreateBucket" => {

@@ -33,6 +33,7 @@ mod ops;
 mod policy;
 mod post_form;
 mod preflight;
+mod request_body;
 pub mod scrub;
 mod sse;
 
