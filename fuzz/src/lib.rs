@@ -184,8 +184,12 @@ impl Server {
 
     /// The harness's keys, as they were before the admin API changed them.
     fn restore_keys(&self) {
-        self.keys
-            .insert(ROOT.access, ROOT.secret, true, User::named(coffer_s3::admin::ROOT_USER, true));
+        self.keys.insert(
+            ROOT.access,
+            ROOT.secret,
+            true,
+            User::named(coffer_s3::admin::ROOT_USER, true),
+        );
         self.keys
             .insert(ALICE.access, ALICE.secret, true, User::named("alice", false));
         self.keys.remove(NOBODY.access);
