@@ -174,3 +174,53 @@ async fn invalid_range_error_body() {
         assert_eq!(cr, "bytes */10", "{r}");
     }
 }
+
+/// s3s reads the body of an XML request whole, itself, before the operation
+/// runs, and answered any failure to read it with 500 InternalError (found
+/// by fuzzing). A body that does not match its signed SHA-256 gets S3's
+/// XAmzContentSHA256Mismatch, and an aws-chunked one, which s3s cannot read
+/// for these operations, is refused up front.
+#[tokio::test]
+async fn xml_bodies_that_cannot_be_read_get_s3_errors() {
+    let s = Server::start().await;
+    let b = s.new_bucket("xmlbody").await;
+    let body = b"<Tagging><TagSet><Tag><Key>k</Key><Value>v</Value></Tag></TagSet></Tagging>";
+    let path = format!("/{b}");
+
+    let mut headers = Vec::new();
+    let target = s.signer().sign(
+        "PUT",
+        &path,
+        &[("tagging", "")],
+        &mut headers,
+        &s.host(),
+        &sha256_hex(b"another body"),
+        SystemTime::now(),
+    );
+    raw_request(s.addr, "PUT", &target, &headers, body).assert_s3_error(400, "XAmzContentSHA256Mismatch");
+
+    let mut chunked = format!("{:x}\r\n", body.len()).into_bytes();
+    chunked.extend_from_slice(body);
+    chunked.extend_from_slice(b"\r\n0\r\nx-amz-checksum-crc32:AAAAAA==\r\n\r\n");
+    let mut headers = vec![
+        ("Content-Encoding".to_owned(), "aws-chunked".to_owned()),
+        ("x-amz-decoded-content-length".to_owned(), body.len().to_string()),
+        ("x-amz-trailer".to_owned(), "x-amz-checksum-crc32".to_owned()),
+    ];
+    let target = s.signer().sign(
+        "PUT",
+        &path,
+        &[("tagging", "")],
+        &mut headers,
+        &s.host(),
+        "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+        SystemTime::now(),
+    );
+    let r = raw_request(s.addr, "PUT", &target, &headers, &chunked);
+    r.assert_s3_error(400, "InvalidRequest");
+    assert!(r.text().contains("aws-chunked"), "{r}");
+
+    // The same document, sent plainly, is taken.
+    let r = s.signed("PUT", &path, &[("tagging", "")], &[], body);
+    assert_eq!(r.status, 204, "{r}");
+}

@@ -351,6 +351,8 @@ impl S3Access for CofferAccess {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
         let credentials = cx.credentials().cloned();
         let operation = cx.s3_op().name().to_owned();
+        // The last hook before s3s reads an XML body whole.
+        crate::request_body::refuse_aws_chunked(&operation, cx)?;
         let caller = credentials
             .as_ref()
             .and_then(|c| self.authorizer.keys.user(&c.access_key));

@@ -8,7 +8,9 @@
 //! and completes error bodies with `Message`, `Resource` and `RequestId`,
 //! whether the error came from s3s (signature, parsing) or from Coffer. It
 //! also runs the [`crate::preflight`] checks before s3s routes the request,
-//! passes browser form uploads through [`crate::post_form`], hands CORS
+//! watches every request body ([`crate::request_body`]: an idle timeout, and
+//! S3's error where s3s fails to read an XML body whole), passes browser
+//! form uploads through [`crate::post_form`], hands CORS
 //! preflights and the CORS headers of actual requests to
 //! [`crate::cors`], and mends two HTTP-level gaps: s3s answers a ranged HEAD
 //! with 200, and a bodiless `Expect: 100-continue` request gets no interim
@@ -142,7 +144,14 @@ impl CofferService {
             // and without, any signature check: browsers send them bare.
             Some(cors) if is_options => cors.preflight(&req).await,
             _ => match crate::preflight::check(&mut req, &self.region) {
-                Ok(()) => crate::post_form::call(&self.inner, req).await?,
+                Ok(()) => {
+                    let watch = crate::request_body::Watch::install(&mut req);
+                    let resp = crate::post_form::call(&self.inner, req).await?;
+                    match watch.answer(&resp) {
+                        Some(err) => err.to_http_response().map_err(|e| HttpError::new(Box::new(e)))?,
+                        None => resp,
+                    }
+                }
                 Err(err) => err.to_http_response().map_err(|e| HttpError::new(Box::new(e)))?,
             },
         };
@@ -313,6 +322,7 @@ fn default_message(code: &str) -> &'static str {
         "InvalidURI" => "Couldn't parse the specified URI.",
         "KeyTooLongError" => "Your key is too long",
         "MalformedXML" => "The XML you provided was not well-formed or did not validate against our published schema",
+        "MalformedPOSTRequest" => "The body of your POST request is not well-formed multipart/form-data.",
         "MethodNotAllowed" => "The specified method is not allowed against this resource.",
         "MissingContentLength" => "You must provide the Content-Length HTTP header.",
         "NotImplemented" => "A header you provided implies functionality that is not implemented",

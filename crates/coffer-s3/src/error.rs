@@ -96,9 +96,11 @@ pub fn from_engine(err: EngineError) -> S3Error {
 /// Maps a failure while reading a request body. s3s reports the verification
 /// failures of signed and streamed bodies only as error text (its error
 /// types are private), so the text is matched here and nowhere else.
-fn from_body_error(err: std::io::Error) -> S3Error {
+pub(crate) fn from_body_error(err: std::io::Error) -> S3Error {
     let text = err.to_string();
-    if err.kind() == std::io::ErrorKind::TimedOut {
+    // The edge's watch fails a stalled body; s3s's body layers wrap the
+    // error, keeping its text but not its kind.
+    if err.kind() == std::io::ErrorKind::TimedOut || text.contains(crate::request_body::STALLED) {
         s3_error!(
             RequestTimeout,
             "Your socket connection to the server was not read from or written to within the timeout period. Idle connections will be closed."
@@ -109,11 +111,7 @@ fn from_body_error(err: std::io::Error) -> S3Error {
             "The request signature we calculated does not match the signature you provided."
         )
     } else if text.contains("Sha256Mismatch") {
-        custom(
-            "XAmzContentSHA256Mismatch",
-            http::StatusCode::BAD_REQUEST,
-            "The provided 'x-amz-content-sha256' header does not match what was computed.",
-        )
+        sha256_mismatch()
     } else if text.contains("FormatError") {
         s3_error!(IncompleteBody, "The request body is not valid aws-chunked encoding.")
     } else {
@@ -123,6 +121,15 @@ fn from_body_error(err: std::io::Error) -> S3Error {
             "You did not provide the number of bytes specified by the Content-Length HTTP header."
         )
     }
+}
+
+/// A body whose SHA-256 is not the signed `x-amz-content-sha256`.
+pub(crate) fn sha256_mismatch() -> S3Error {
+    custom(
+        "XAmzContentSHA256Mismatch",
+        http::StatusCode::BAD_REQUEST,
+        "The provided 'x-amz-content-sha256' header does not match what was computed.",
+    )
 }
 
 /// An S3 error code that s3s has no variant for.

@@ -22,6 +22,9 @@ pub mod edge;
 mod error;
 mod exchange;
 pub mod expiry;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod headers;
 mod host;
 mod integrity;
@@ -33,6 +36,7 @@ mod ops;
 mod policy;
 mod post_form;
 mod preflight;
+mod request_body;
 pub mod scrub;
 mod sse;
 

@@ -51,7 +51,7 @@ fn http_response(err: S3Error) -> Result<Response<Body>, HttpError> {
 }
 
 /// The multipart boundary of a POST whose body is a form.
-fn form_boundary(req: &Request<Body>) -> Option<String> {
+pub(crate) fn form_boundary(req: &Request<Body>) -> Option<String> {
     if req.method() != http::Method::POST {
         return None;
     }
@@ -71,7 +71,7 @@ fn form_boundary(req: &Request<Body>) -> Option<String> {
 /// Reads the form up to the file's content, substitutes `${filename}` in the
 /// key, and puts the (rewritten) bytes back in front of the rest of the body.
 /// A form this cannot follow goes to s3s unchanged, to be refused there.
-async fn prepare(req: &mut Request<Body>, boundary: &[u8]) -> S3Result<()> {
+pub(crate) async fn prepare(req: &mut Request<Body>, boundary: &[u8]) -> S3Result<()> {
     let mut body = std::mem::take(req.body_mut());
     let mut head = Vec::new();
     let found = loop {
@@ -125,13 +125,21 @@ fn pre_data_too_large() -> S3Error {
 }
 
 /// `head` with `${filename}` replaced in each of the `keys` value ranges.
+/// Every other byte stays as sent, even bytes that are not UTF-8: s3s judges
+/// them, and a key is never stored other than as the client wrote it.
 fn substitute_filename(head: &[u8], keys: &[Range<usize>], filename: &str) -> Vec<u8> {
+    let variable = FILENAME_VARIABLE.as_bytes();
     let mut rewritten = Vec::with_capacity(head.len() + filename.len());
     let mut copied = 0;
     for key in keys {
         rewritten.extend_from_slice(&head[copied..key.start]);
-        let value = String::from_utf8_lossy(&head[key.clone()]);
-        rewritten.extend_from_slice(value.replace(FILENAME_VARIABLE, filename).as_bytes());
+        let mut value = &head[key.clone()];
+        while let Some(at) = find(value, variable) {
+            rewritten.extend_from_slice(&value[..at]);
+            rewritten.extend_from_slice(filename.as_bytes());
+            value = &value[at + variable.len()..];
+        }
+        rewritten.extend_from_slice(value);
         copied = key.end;
     }
     rewritten.extend_from_slice(&head[copied..]);
@@ -403,6 +411,33 @@ mod tests {
         let rewritten = substitute_filename(&body, &file.keys, "x.txt");
         let text = String::from_utf8(rewritten).unwrap();
         assert!(text.contains("\r\n\r\nup/x.txt\r\n--XyZ\r\n"), "{text}");
+    }
+
+    #[test]
+    fn keys_keep_their_bytes() {
+        // Found by fuzzing: a key that was not UTF-8 was rewritten lossily
+        // (each bad byte became U+FFFD) whenever the file had a name, so the
+        // object was stored under a key the client never sent.
+        let mut body =
+            b"--XyZ\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nup/\xff\xfe/${filename}\r\n".to_vec();
+        body.extend_from_slice(
+            b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f.txt\"\r\n\r\nDATA",
+        );
+        let Scan::File(file) = scan(&body, BOUNDARY) else {
+            panic!("no file in {:?}", scan(&body, BOUNDARY));
+        };
+        let rewritten = substitute_filename(&body, &file.keys, "f.txt");
+        assert_eq!(rewritten, replace_all(&body, b"${filename}", b"f.txt"));
+        let unchanged = replace_all(&body, b"${filename}", b"");
+        let Scan::File(file) = scan(&unchanged, BOUNDARY) else {
+            panic!("no file");
+        };
+        assert_eq!(substitute_filename(&unchanged, &file.keys, "f.txt"), unchanged);
+    }
+
+    fn replace_all(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+        let at = find(bytes, from).expect("present");
+        [&bytes[..at], to, &bytes[at + from.len()..]].concat()
     }
 
     #[test]

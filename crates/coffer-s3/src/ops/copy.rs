@@ -14,7 +14,7 @@ use crate::headers::{content_headers, user_metadata};
 use crate::sse::{customer_key, sealing_for_write, set_encryption};
 
 /// The bucket, key and version id an `x-amz-copy-source` names.
-pub(super) fn copy_source(source: &CopySource) -> S3Result<(&str, &str, Option<&str>)> {
+pub(crate) fn copy_source(source: &CopySource) -> S3Result<(&str, &str, Option<&str>)> {
     match source {
         CopySource::Bucket {
             bucket,

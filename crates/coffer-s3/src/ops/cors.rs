@@ -59,7 +59,7 @@ impl CofferS3 {
 /// Checks a configuration as Amazon S3 does and converts it to the stored
 /// form. A rule without an origin or a method never gets here: s3s refuses
 /// the document as MalformedXML.
-fn validate(config: &CORSConfiguration) -> S3Result<Config> {
+pub(crate) fn validate(config: &CORSConfiguration) -> S3Result<Config> {
     if config.cors_rules.is_empty() || config.cors_rules.len() > RULES_MAX {
         return Err(s3_error!(MalformedXML, "{MALFORMED_XML}"));
     }

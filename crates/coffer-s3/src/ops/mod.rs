@@ -17,6 +17,14 @@ mod policy;
 mod post;
 mod tagging;
 
+// What the fuzz targets (`fuzz/`) reach through `crate::fuzzing`.
+#[cfg(feature = "fuzzing")]
+pub(crate) use self::{
+    copy::copy_source,
+    cors::validate as validate_cors,
+    tagging::{Tagged, from_header as tags_from_header, from_xml as tags_from_xml},
+};
+
 use std::sync::Arc;
 
 use coffer_engine::{

@@ -33,32 +33,14 @@ pub(super) fn reported_version(bucket: &BucketRecord, object: &ObjectRecord) -> 
     (bucket.versioning.is_some() || object.version_id != NULL_VERSION_ID).then(|| object.version_id.clone())
 }
 
-/// How long a request body may go without sending a byte, as Amazon S3
-/// allows roughly; a client that stalls longer gets `RequestTimeout` and its
-/// connection's resources back.
-pub const BODY_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
-
-/// A request body as the engine takes it; it fails with
-/// [`std::io::ErrorKind::TimedOut`] when the client stalls.
+/// A request body as the engine takes it. A client that stalls fails it
+/// (the edge's [`crate::request_body`] watch), which answers
+/// `RequestTimeout`.
 pub(super) fn body_stream(body: Option<StreamingBlob>) -> ByteStream {
-    let Some(body) = body else {
-        return futures::stream::empty().boxed();
-    };
-    futures::stream::unfold(Some(body.map_err(std::io::Error::other)), |body| async move {
-        let mut body = body?;
-        match tokio::time::timeout(BODY_IDLE_TIMEOUT, body.next()).await {
-            Ok(Some(chunk)) => Some((chunk, Some(body))),
-            Ok(None) => None,
-            Err(_) => Some((
-                Err(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    "the client stopped sending",
-                )),
-                None,
-            )),
-        }
-    })
-    .boxed()
+    match body {
+        Some(body) => body.map_err(std::io::Error::other).boxed(),
+        None => futures::stream::empty().boxed(),
+    }
 }
 
 /// Refuses bodies whose declared size is over `limit` before a byte of them

@@ -23,7 +23,7 @@ const HEADER_INVALID: &str = "The header 'x-amz-tagging' shall be encoded as UTF
 /// What a tag set is attached to: the limits, and some of S3's messages,
 /// differ between the two.
 #[derive(Clone, Copy)]
-enum Tagged {
+pub(crate) enum Tagged {
     Object,
     Bucket,
 }
@@ -91,7 +91,7 @@ fn allowed(c: char) -> bool {
 
 /// The tags of a Tagging document. A tag without a key or a value does not
 /// match S3's schema.
-fn from_xml(tagging: &Tagging, tagged: Tagged) -> S3Result<BTreeMap<String, String>> {
+pub(crate) fn from_xml(tagging: &Tagging, tagged: Tagged) -> S3Result<BTreeMap<String, String>> {
     let pairs = tagging
         .tag_set
         .iter()
@@ -110,7 +110,7 @@ fn from_xml(tagging: &Tagging, tagged: Tagged) -> S3Result<BTreeMap<String, Stri
 /// joined by `&`, `+` standing for a space as in a query string. A key without `=` has an empty value and empty pairs are
 /// skipped, as in S3; a pair without a key, bytes that are not UTF-8 once
 /// decoded, or a key given twice make the header invalid (InvalidArgument).
-pub(super) fn from_header(header: Option<&str>) -> S3Result<BTreeMap<String, String>> {
+pub(crate) fn from_header(header: Option<&str>) -> S3Result<BTreeMap<String, String>> {
     let Some(header) = header else {
         return Ok(BTreeMap::new());
     };
