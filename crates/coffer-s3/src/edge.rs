@@ -134,6 +134,11 @@ impl CofferService {
         }
         let is_head = req.method() == http::Method::HEAD;
         let unread_expect_continue = expects_continue_without_body(&req);
+        // A client waiting for `100 Continue` has sent no body to drain.
+        let expects_continue = req
+            .headers()
+            .get(http::header::EXPECT)
+            .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"100-continue"));
         let is_options = req.method() == http::Method::OPTIONS;
         let cors_headers = match self.cors.as_deref() {
             Some(cors) if !is_options => cors.actual_headers(&req).await,
@@ -147,6 +152,9 @@ impl CofferService {
                 Ok(()) => {
                     let watch = crate::request_body::Watch::install(&mut req);
                     let resp = crate::post_form::call(&self.inner, req).await?;
+                    if !expects_continue {
+                        watch.drain_unread().await;
+                    }
                     match watch.answer(&resp) {
                         Some(err) => err.to_http_response().map_err(|e| HttpError::new(Box::new(e)))?,
                         None => resp,
