@@ -26,6 +26,7 @@ mod extras;
 #[cfg(feature = "failpoints")]
 mod failpoints;
 mod faults;
+mod inline;
 mod integrity;
 mod lifecycle;
 mod list;
