@@ -10,8 +10,10 @@
 //! file system; it knows nothing of S3 or HTTP.
 //!
 //! Write order for every new object version: stream into `tmp/`, fsync, rename
-//! into `blobs/`, fsync that directory, commit the record in redb. Only then is
-//! the write acknowledged. Bytes a commit stops referencing are unlinked after
+//! into `blobs/`, commit the record in redb without syncing, then wait for the
+//! group commit ([`group_commit`]) to fsync that directory and make the commit
+//! durable. Only then is the write acknowledged. A small plain body skips the
+//! file: its bytes go into the same transaction as its record. Bytes a commit stops referencing are unlinked after
 //! the commit; a crash before that leaves an unreferenced file, which recovery
 //! removes.
 
