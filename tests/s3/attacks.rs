@@ -35,6 +35,50 @@ async fn signatures_for_another_service_or_region_are_refused() {
     r.assert_s3_error(400, "AuthorizationHeaderMalformed");
 }
 
+/// Found by fuzzing: s3s reads the digits of SigV4 dates as `c - b'0'`
+/// before checking them, so a byte below '0' panicked (in builds with
+/// overflow checks) and the connection ended unanswered.
+#[tokio::test]
+async fn dates_that_are_not_digits_are_refused() {
+    let s = Server::start().await;
+    let b = s.new_bucket("dates").await;
+    let mut headers = Vec::new();
+    let target = s.signer().sign(
+        "GET",
+        &format!("/{b}"),
+        &[],
+        &mut headers,
+        &s.host(),
+        &sha256_hex(b""),
+        SystemTime::now(),
+    );
+    let bad_date: Vec<_> = headers
+        .iter()
+        .map(|(name, value)| match name.as_str() {
+            "x-amz-date" => (name.clone(), "\"0260101T000000Z".to_owned()),
+            _ => (name.clone(), value.clone()),
+        })
+        .collect();
+    raw_request(s.addr, "GET", &target, &bad_date, b"").assert_s3_error(400, "InvalidRequest");
+    let bad_scope: Vec<_> = headers
+        .iter()
+        .map(|(name, value)| match name.as_str() {
+            "Authorization" => (name.clone(), value.replacen("Credential=", "Credential=x/2026-1-1/", 1)),
+            _ => (name.clone(), value.clone()),
+        })
+        .collect();
+    raw_request(s.addr, "GET", &target, &bad_scope, b"").assert_s3_error(400, "InvalidRequest");
+    let presigned = format!(
+        "/{b}?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential={ACCESS_KEY}%2F20260101%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=%220260101T000000Z&X-Amz-Expires=60&X-Amz-SignedHeaders=host&X-Amz-Signature={}",
+        "0".repeat(64)
+    );
+    s.anonymous("GET", &presigned, &[], b"")
+        .assert_s3_error(400, "InvalidRequest");
+    // The request as signed goes through.
+    let r = raw_request(s.addr, "GET", &target, &headers, b"");
+    assert_eq!(r.status, 200, "{r}");
+}
+
 #[tokio::test]
 async fn signed_headers_cannot_be_changed_or_unsigned_ones_slipped_in() {
     let s = Server::start().await;

@@ -96,6 +96,7 @@ pub(crate) async fn prepare(req: &mut Request<Body>, boundary: &[u8]) -> S3Resul
         if file.content_start > PRE_DATA_BYTES_MAX {
             return Err(pre_data_too_large());
         }
+        check_s3s_dates(&head, &file)?;
         if let Some(filename) = file.filename {
             let rewritten = substitute_filename(&head, &file.keys, &filename);
             adjust_content_length(req, head.len(), rewritten.len());
@@ -107,6 +108,27 @@ pub(crate) async fn prepare(req: &mut Request<Body>, boundary: &[u8]) -> S3Resul
         rest: body,
     };
     *req.body_mut() = Body::from(Box::pin(resumed) as s3s::stream::DynByteStream);
+    Ok(())
+}
+
+/// Refuses the SigV4 dates of a form that s3s cannot read safely, with
+/// s3s's errors, as `preflight.rs` does for headers and query strings: s3s
+/// takes the last field of each name.
+fn check_s3s_dates(head: &[u8], file: &FilePart) -> S3Result<()> {
+    if !file.signed {
+        return Ok(());
+    }
+    let last = |ranges: &[Range<usize>]| {
+        ranges
+            .last()
+            .and_then(|range| std::str::from_utf8(&head[range.clone()]).ok())
+    };
+    if last(&file.credentials).is_some_and(|credential| !crate::preflight::credential_date_ok(credential)) {
+        return Err(s3_error!(InvalidRequest, "invalid field: x-amz-credential"));
+    }
+    if last(&file.dates).is_some_and(|date| !crate::preflight::amz_date_ok(date)) {
+        return Err(s3_error!(InvalidRequest, "invalid field: x-amz-date"));
+    }
     Ok(())
 }
 
@@ -202,6 +224,11 @@ struct FilePart {
     filename: Option<String>,
     /// Where the values of the `key` fields are.
     keys: Vec<Range<usize>>,
+    /// Where the values of the SigV4 date fields are, in order.
+    dates: Vec<Range<usize>>,
+    credentials: Vec<Range<usize>>,
+    /// Whether the form has an `x-amz-signature` field (SigV4).
+    signed: bool,
 }
 
 /// Follows the parts of a multipart form in `buf` (RFC 7578) up to the
@@ -211,6 +238,7 @@ fn scan(buf: &[u8], boundary: &[u8]) -> Scan {
     let delimiter = [b"--", boundary].concat();
     let mut pos = if buf.starts_with(b"\r\n") { 2 } else { 0 };
     let mut keys = Vec::new();
+    let (mut dates, mut credentials, mut signed) = (Vec::new(), Vec::new(), false);
     loop {
         let headers_start = pos + delimiter.len() + 2;
         let Some(after) = buf.get(pos..headers_start) else {
@@ -250,14 +278,22 @@ fn scan(buf: &[u8], boundary: &[u8]) -> Scan {
                 content_start,
                 filename,
                 keys,
+                dates,
+                credentials,
+                signed,
             });
         }
         let end = [b"\r\n", delimiter.as_slice()].concat();
         let Some(value_len) = find(&buf[content_start..], &end) else {
             return Scan::Incomplete;
         };
-        if name.eq_ignore_ascii_case("key") {
-            keys.push(content_start..content_start + value_len);
+        let value = content_start..content_start + value_len;
+        match name.to_ascii_lowercase().as_str() {
+            "key" => keys.push(value),
+            "x-amz-date" => dates.push(value),
+            "x-amz-credential" => credentials.push(value),
+            "x-amz-signature" => signed = true,
+            _ => {}
         }
         pos = content_start + value_len + 2;
     }
@@ -433,6 +469,45 @@ mod tests {
             panic!("no file");
         };
         assert_eq!(substitute_filename(&unchanged, &file.keys, "f.txt"), unchanged);
+    }
+
+    #[test]
+    fn signed_forms_with_dates_s3s_cannot_read_are_refused() {
+        let signed = |date: &str, credential: &str| {
+            form(
+                &[
+                    ("key", "k"),
+                    ("x-amz-credential", credential),
+                    ("X-Amz-Date", date),
+                    ("x-amz-signature", "00"),
+                ],
+                Some("form-data; name=\"file\"; filename=\"f\""),
+            )
+        };
+        let code = |body: &[u8]| {
+            let Scan::File(file) = scan(body, BOUNDARY) else {
+                panic!("no file");
+            };
+            check_s3s_dates(body, &file)
+                .err()
+                .map(|err| err.code().as_str().to_owned())
+        };
+        let scope = "AK/20260101/us-east-1/s3/aws4_request";
+        assert_eq!(code(&signed("20260101T000000Z", scope)), None);
+        assert_eq!(
+            code(&signed("\"0260101T000000Z", scope)).as_deref(),
+            Some("InvalidRequest")
+        );
+        assert_eq!(
+            code(&signed("20260101T000000Z", "AK/2026-1-1/us-east-1/s3/aws4_request")).as_deref(),
+            Some("InvalidRequest")
+        );
+        // s3s reads them only in a SigV4 form.
+        let unsigned = form(
+            &[("key", "k"), ("x-amz-date", "\"0260101T000000Z")],
+            Some("form-data; name=\"file\"; filename=\"f\""),
+        );
+        assert_eq!(code(&unsigned), None);
     }
 
     fn replace_all(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
