@@ -14,12 +14,14 @@
 //! preflights and the CORS headers of actual requests to
 //! [`crate::cors`], and mends two HTTP-level gaps: s3s answers a ranged HEAD
 //! with 200, and a bodiless `Expect: 100-continue` request gets no interim
-//! response.
+//! response. A panic while serving a request answers it with InternalError.
 
 use std::fmt::Write as _;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
+use futures::FutureExt;
 use futures::future::BoxFuture;
 use http::{HeaderValue, Request, Response};
 use s3s::service::S3Service;
@@ -94,25 +96,44 @@ impl CofferService {
         let is_head = req.method() == http::Method::HEAD;
         let unread_expect_continue = expects_continue_without_body(&req);
         let is_options = req.method() == http::Method::OPTIONS;
-        let cors_headers = match self.cors.as_deref() {
-            Some(cors) if !is_options => cors.actual_headers(&req).await,
-            _ => None,
-        };
-        let mut resp = match self.cors.as_deref() {
-            // s3s routes no OPTIONS request. S3 answers preflights before,
-            // and without, any signature check: browsers send them bare.
-            Some(cors) if is_options => cors.preflight(&req).await,
-            _ => match crate::preflight::check(&mut req, &self.region) {
-                Ok(()) => {
-                    let watch = crate::request_body::Watch::install(&mut req);
-                    let resp = crate::post_form::call(&self.inner, req).await?;
-                    match watch.answer(&resp) {
-                        Some(err) => err.to_http_response().map_err(|e| HttpError::new(Box::new(e)))?,
-                        None => resp,
+        let serving = async {
+            let cors_headers = match self.cors.as_deref() {
+                Some(cors) if !is_options => cors.actual_headers(&req).await,
+                _ => None,
+            };
+            let resp = match self.cors.as_deref() {
+                // s3s routes no OPTIONS request. S3 answers preflights before,
+                // and without, any signature check: browsers send them bare.
+                Some(cors) if is_options => cors.preflight(&req).await,
+                _ => match crate::preflight::check(&mut req, &self.region) {
+                    Ok(()) => {
+                        let watch = crate::request_body::Watch::install(&mut req);
+                        let resp = crate::post_form::call(&self.inner, req).await?;
+                        match watch.answer(&resp) {
+                            Some(err) => http_response(err)?,
+                            None => resp,
+                        }
                     }
-                }
-                Err(err) => err.to_http_response().map_err(|e| HttpError::new(Box::new(e)))?,
-            },
+                    Err(err) => http_response(err)?,
+                },
+            };
+            Ok::<_, HttpError>((resp, cors_headers))
+        };
+        // A panic while serving one request (a bug, in Coffer or below it)
+        // answers that request with InternalError, and is logged, instead of
+        // dropping the connection unanswered.
+        let (mut resp, cors_headers) = match AssertUnwindSafe(serving).catch_unwind().await {
+            Ok(served) => served?,
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|text| (*text).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                tracing::error!(panic = %what, request_id, "serving a request panicked");
+                let err = s3s::s3_error!(InternalError, "We encountered an internal error. Please try again.");
+                (http_response(err)?, None)
+            }
         };
         if let Some(headers) = cors_headers {
             // Errors too carry them, as in S3, so a browser script can read
@@ -157,6 +178,10 @@ impl hyper::service::Service<Request<hyper::body::Incoming>> for CofferService {
         let service = self.clone();
         Box::pin(async move { service.call(req.map(Body::from)).await })
     }
+}
+
+fn http_response(err: s3s::S3Error) -> Result<Response<Body>, HttpError> {
+    err.to_http_response().map_err(|e| HttpError::new(Box::new(e)))
 }
 
 /// The namespace of S3's XML documents.
