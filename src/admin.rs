@@ -33,6 +33,12 @@ enum AdminCommand {
     /// Access keys: add, remove, enable, disable.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Buckets: what one holds, its quota.
+    #[command(subcommand)]
+    Bucket(BucketCommand),
+    /// The server: version, uptime, storage used.
+    #[command(subcommand)]
+    Server(ServerCommand),
     /// The lifecycle worker of a server started with --lifecycle-test-clock.
     #[command(subcommand, hide = true)]
     Lifecycle(LifecycleCommand),
@@ -73,6 +79,28 @@ enum KeyCommand {
     Enable { access_key: String },
     /// Stops an access key from signing requests, without removing it.
     Disable { access_key: String },
+}
+
+#[derive(Subcommand)]
+enum BucketCommand {
+    /// Shows a bucket's owner, versioning, quota, objects, bytes and uploads
+    /// in progress.
+    Info { name: String },
+    /// Sets the most bytes a bucket's versions may hold, or clears it.
+    Quota {
+        name: String,
+        #[arg(long, value_name = "N", required_unless_present = "clear", conflicts_with = "clear")]
+        max_bytes: Option<u64>,
+        /// Removes the quota.
+        #[arg(long)]
+        clear: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ServerCommand {
+    /// Shows the version, uptime, data directory and storage used.
+    Info,
 }
 
 #[derive(Subcommand)]
@@ -133,6 +161,16 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             format!("/admin/v1/keys/{access_key}"),
             json(serde_json::json!({ "enabled": false })),
         ),
+        AdminCommand::Bucket(BucketCommand::Info { name }) => {
+            (Method::GET, format!("/admin/v1/buckets/{name}"), Bytes::new())
+        }
+        // Without --max-bytes, clap has made sure --clear was given.
+        AdminCommand::Bucket(BucketCommand::Quota { name, max_bytes, .. }) => (
+            Method::PUT,
+            format!("/admin/v1/buckets/{name}/quota"),
+            json(serde_json::json!({ "max_bytes": max_bytes })),
+        ),
+        AdminCommand::Server(ServerCommand::Info) => (Method::GET, "/admin/v1/server".to_owned(), Bytes::new()),
         AdminCommand::Lifecycle(LifecycleCommand::AdvanceClock { days, seconds }) => (
             Method::POST,
             "/admin/v1/lifecycle/clock".to_owned(),

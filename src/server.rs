@@ -1,5 +1,7 @@
 //! Serving: open the store, load the keys, bind the S3 and admin listeners,
-//! hand connections to hyper, and shut down cleanly on SIGINT or SIGTERM.
+//! hand connections to hyper (through TLS on the S3 listener when configured),
+//! reload the TLS certificate on SIGHUP, and shut down cleanly on SIGINT or
+//! SIGTERM.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -10,17 +12,22 @@ use anyhow::Context;
 use coffer_engine::Engine;
 use coffer_s3::admin::ROOT_USER;
 use coffer_s3::expiry;
+use coffer_s3::metrics::Metrics;
+use coffer_s3::monitor::Monitor;
 use coffer_s3::{CofferService, KeyStore, User};
 use coffer_store::Store;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{Semaphore, watch};
+use tokio_rustls::TlsAcceptor;
 
-use crate::ServeArgs;
+use crate::config::Settings;
 use crate::credentials::{self, Source};
+use crate::tls;
 
 /// In-flight requests get this long to finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -33,10 +40,15 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(20);
 const ADMIN_CONNECTIONS_MAX: usize = 64;
 /// After a failed accept (out of file descriptors, say), wait this long.
 const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(50);
+/// A connection that has not finished its TLS handshake by then is closed,
+/// so silent clients cannot pile up tasks and hold up a shutdown.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Where the admin API listens unless told otherwise.
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9001";
 
-pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+pub async fn serve(args: Settings) -> anyhow::Result<()> {
+    let certificate = args.tls.map(tls::Certificate::load).transpose()?;
+    let tls = certificate.as_ref().map(tls::Certificate::acceptor).transpose()?;
     #[cfg(feature = "failpoints")]
     for failpoint in &args.failpoint {
         let (name, actions) = failpoint
@@ -51,13 +63,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let keys = KeyStore::from_records(&users, engine.list_keys().await?);
     keys.insert(&root.access_key, &root.secret_key, true, User::named(ROOT_USER, true));
     let master_key = credentials::master_key(&args.data_dir, args.master_key.as_deref())?;
+    let metrics = Arc::new(Metrics::new());
     let s3 = coffer_s3::service(
         Arc::clone(&engine),
         keys.clone(),
         &args.region,
         args.domain.as_deref(),
         master_key.clone(),
-    );
+    )
+    .with_metrics(Arc::clone(&metrics));
     let (stop, stopping) = watch::channel(false);
     let settings = expiry::Settings {
         interval_seconds: args.lifecycle_interval,
@@ -65,13 +79,34 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let lifecycle = expiry::Worker::new(Arc::clone(&engine), settings, stopping.clone());
     let lifecycle_test = args.lifecycle_test_clock.then(|| Arc::clone(&lifecycle));
-    let admin = coffer_s3::admin::service(Arc::clone(&engine), keys, &args.region, lifecycle_test);
+    let monitor = Monitor {
+        engine: Arc::clone(&engine),
+        metrics,
+        lifecycle: Arc::clone(&lifecycle),
+        metrics_token: args.metrics_token,
+        stopping: stopping.clone(),
+    };
+    let data_dir = std::path::absolute(&args.data_dir).unwrap_or_else(|_| args.data_dir.clone());
+    let admin = coffer_s3::admin::service(
+        Arc::clone(&engine),
+        keys,
+        &args.region,
+        lifecycle_test,
+        monitor,
+        &data_dir.display().to_string(),
+    );
 
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
     let admin_listener = bind_admin(args.admin_listen).await?;
 
+    // Before the server says it is ready: a signal sent once it has must find
+    // its handler. SIGHUP is the reload signal (systemd's ExecReload sends
+    // it); without a handler it would end the process.
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut hangup = signal(SignalKind::hangup())?;
     let mut stdout = std::io::stdout().lock();
     match source {
         Source::Given => {}
@@ -83,7 +118,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             root.secret_key
         )?,
     }
-    writeln!(stdout, "coffer listening on http://{}", listener.local_addr()?)?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    writeln!(stdout, "coffer listening on {scheme}://{}", listener.local_addr()?)?;
     if let Some(admin_listener) = &admin_listener {
         writeln!(stdout, "coffer admin API on http://{}", admin_listener.local_addr()?)?;
     }
@@ -99,47 +135,67 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         stopping.clone(),
     ));
     let connections = Arc::new(GracefulShutdown::new());
-    let mut accepting = vec![tokio::spawn(accept(
+    let s3 = if tls.is_some() { s3.over_tls() } else { s3 };
+    let accepting = tokio::spawn(accept(
         listener,
         s3,
+        tls,
         Arc::new(Semaphore::new(args.max_connections.get())),
         Arc::clone(&connections),
-        stopping.clone(),
-    ))];
-    if let Some(admin_listener) = admin_listener {
-        accepting.push(tokio::spawn(accept(
+        stopping,
+    ));
+    // The admin listener outlives the S3 one until in-flight S3 requests are
+    // done, so that readiness probes read 503 then, not a refused connection.
+    let (stop_admin, admin_stopping) = watch::channel(false);
+    let admin_connections = Arc::new(GracefulShutdown::new());
+    let admin_accepting = admin_listener.map(|admin_listener| {
+        tokio::spawn(accept(
             admin_listener,
             admin,
+            None,
             Arc::new(Semaphore::new(ADMIN_CONNECTIONS_MAX)),
-            Arc::clone(&connections),
-            stopping,
-        )));
-    }
+            Arc::clone(&admin_connections),
+            admin_stopping,
+        ))
+    });
 
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    let mut terminate = signal(SignalKind::terminate())?;
-    tokio::select! {
-        _ = interrupt.recv() => {}
-        _ = terminate.recv() => {}
+    loop {
+        tokio::select! {
+            _ = interrupt.recv() => break,
+            _ = terminate.recv() => break,
+            _ = hangup.recv() => match &certificate {
+                Some(certificate) => certificate.reload(),
+                None => tracing::info!("SIGHUP: nothing to reload without TLS"),
+            },
+        }
     }
     tracing::info!("shutting down");
     stop.send_replace(true);
-    for task in accepting {
+    accepting.await?;
+    drain(connections).await;
+    stop_admin.send_replace(true);
+    if let Some(task) = admin_accepting {
         task.await?;
     }
-    let connections = Arc::into_inner(connections).expect("the accept loops have ended");
-    if tokio::time::timeout(SHUTDOWN_GRACE, connections.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("in-flight requests did not finish in time");
-    }
+    drain(admin_connections).await;
     // The worker stops after its current step; its changes are then all
     // committed before the store records a clean shutdown.
     lifecycle.await?;
     scrubbing.await?;
     store.close()?;
     Ok(())
+}
+
+/// Waits for the connections of an accept loop that has ended to finish
+/// their requests, for up to [`SHUTDOWN_GRACE`].
+async fn drain(connections: Arc<GracefulShutdown>) {
+    let connections = Arc::into_inner(connections).expect("the accept loop has ended");
+    if tokio::time::timeout(SHUTDOWN_GRACE, connections.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("in-flight requests did not finish in time");
+    }
 }
 
 /// Binds the admin listener. An address the operator chose must be usable; the
@@ -162,12 +218,13 @@ async fn bind_admin(chosen: Option<SocketAddr>) -> anyhow::Result<Option<TcpList
     }
 }
 
-/// Accepts connections on `listener` for `service`, at most as many at once
-/// as `slots` has permits (the others wait in the kernel's backlog), until
-/// `stopping` turns true.
+/// Accepts connections on `listener` for `service`, through `tls` when given,
+/// at most as many at once as `slots` has permits (the others wait in the
+/// kernel's backlog), until `stopping` turns true.
 async fn accept(
     listener: TcpListener,
     service: CofferService,
+    tls: Option<TlsAcceptor>,
     slots: Arc<Semaphore>,
     connections: Arc<GracefulShutdown>,
     mut stopping: watch::Receiver<bool>,
@@ -196,16 +253,39 @@ async fn accept(
                 // Small responses must leave at once: Nagle's algorithm with
                 // delayed ACKs would add tens of milliseconds to each.
                 let _ = stream.set_nodelay(true);
-                let connection = http.serve_connection(TokioIo::new(stream), service.for_peer(peer)).into_owned();
-                let connection = connections.watch(connection);
+                let service = service.for_peer(peer);
+                let watcher = connections.watcher();
+                let http = http.clone();
+                let tls = tls.clone();
+                // The handshake runs in the connection's task: a slow client
+                // must not hold up the accept loop.
                 tokio::spawn(async move {
-                    if let Err(err) = connection.await {
-                        tracing::debug!(%err, "connection ended with an error");
+                    // The slot is the connection's for as long as it lives.
+                    let _slot = slot;
+                    let Some(tls) = tls else {
+                        return serve_connection(&http, stream, service, watcher).await;
+                    };
+                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
+                        Ok(Ok(stream)) => serve_connection(&http, stream, service, watcher).await,
+                        Ok(Err(err)) => tracing::debug!(%err, %peer, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                     }
-                    drop(slot);
                 });
             }
             _ = stopping.changed() => return,
         }
+    }
+}
+
+/// Serves HTTP on one connection, plain or TLS, until it closes or a graceful
+/// shutdown has it finish its requests.
+async fn serve_connection(
+    http: &auto::Builder<TokioExecutor>,
+    io: impl AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    service: CofferService,
+    watcher: Watcher,
+) {
+    if let Err(err) = watcher.watch(http.serve_connection(TokioIo::new(io), service)).await {
+        tracing::debug!(%err, "connection ended with an error");
     }
 }

@@ -136,8 +136,15 @@ impl Server {
             interval_seconds: std::num::NonZeroU64::new(3600).expect("not zero"),
             pass_entries: std::num::NonZeroUsize::new(10_000).expect("not zero"),
         };
-        let worker = coffer_s3::expiry::Worker::new(Arc::clone(&engine), settings, stopping);
-        let admin = coffer_s3::admin::service(engine, keys.clone(), REGION, Some(worker));
+        let worker = coffer_s3::expiry::Worker::new(Arc::clone(&engine), settings, stopping.clone());
+        let monitor = coffer_s3::monitor::Monitor {
+            engine: Arc::clone(&engine),
+            metrics: Arc::new(coffer_s3::metrics::Metrics::new()),
+            lifecycle: Arc::clone(&worker),
+            metrics_token: None,
+            stopping,
+        };
+        let admin = coffer_s3::admin::service(engine, keys.clone(), REGION, Some(worker), monitor, "/dev/shm");
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

@@ -78,9 +78,6 @@ pub fn spawn_coffer_with(
     env_keys: bool,
     extra_args: &[String],
 ) -> Spawned {
-    let n = SPAWN_COUNTER.fetch_add(1, Ordering::SeqCst);
-    let log_path = log_dir.join(format!("server-{n}.stderr.log"));
-    let log = std::fs::File::create(&log_path).expect("create server log");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_coffer"));
     cmd.arg("serve")
         .arg("--listen")
@@ -98,6 +95,15 @@ pub fn spawn_coffer_with(
         cmd.env("COFFER_ACCESS_KEY", ACCESS_KEY)
             .env("COFFER_SECRET_KEY", SECRET_KEY);
     }
+    spawn_command(cmd, log_dir)
+}
+
+/// Spawn `cmd`, a `coffer serve` command line, with its stderr in a log file
+/// in `log_dir`, and wait for the listening line.
+pub fn spawn_command(mut cmd: Command, log_dir: &Path) -> Spawned {
+    let n = SPAWN_COUNTER.fetch_add(1, Ordering::SeqCst);
+    let log_path = log_dir.join(format!("server-{n}.stderr.log"));
+    let log = std::fs::File::create(&log_path).expect("create server log");
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::from(log));
     let mut child = cmd.spawn().expect("spawn coffer binary");
     let stdout = child.stdout.take().unwrap();
@@ -120,7 +126,7 @@ pub fn spawn_coffer_with(
         let left = deadline.saturating_duration_since(Instant::now());
         match rx.recv_timeout(left) {
             Ok(line) => {
-                if let Some(pos) = line.find("coffer listening on http://") {
+                if let Some(pos) = line.find("coffer listening on http") {
                     endpoint = Some(line[pos + "coffer listening on ".len()..].trim().to_string());
                 }
                 if let Some(pos) = line.find("coffer admin API on http://") {
@@ -139,7 +145,11 @@ pub fn spawn_coffer_with(
         }
     };
     let endpoint = endpoint.expect("the listening line comes before the admin line");
-    let hostport = endpoint.trim_start_matches("http://").trim_end_matches('/').to_string();
+    let endpoint = endpoint.trim_end_matches('/').to_string();
+    let hostport = endpoint
+        .trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .to_string();
     let addr = hostport
         .to_socket_addrs()
         .expect("parse listen address")
@@ -148,7 +158,7 @@ pub fn spawn_coffer_with(
     Spawned {
         child,
         addr,
-        endpoint: format!("http://{hostport}"),
+        endpoint,
         admin_endpoint,
         lines,
         log_path,
@@ -156,7 +166,12 @@ pub fn spawn_coffer_with(
 }
 
 pub fn make_client(endpoint: &str, region: &str, access: &str, secret: &str) -> Client {
-    let conf = aws_sdk_s3::Config::builder()
+    Client::from_conf(client_config(endpoint, region, access, secret).build())
+}
+
+/// The configuration of the tests' SDK clients, to build on.
+pub fn client_config(endpoint: &str, region: &str, access: &str, secret: &str) -> aws_sdk_s3::config::Builder {
+    aws_sdk_s3::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(region.to_string()))
         .endpoint_url(endpoint)
@@ -169,8 +184,6 @@ pub fn make_client(endpoint: &str, region: &str, access: &str, secret: &str) -> 
                 .operation_attempt_timeout(Duration::from_secs(240))
                 .build(),
         )
-        .build();
-    Client::from_conf(conf)
 }
 
 impl Server {
@@ -738,7 +751,7 @@ pub fn raw_request(
     read_response(&mut s, method == "HEAD")
 }
 
-pub fn read_response(s: &mut TcpStream, head: bool) -> RawResponse {
+pub fn read_response(s: &mut impl Read, head: bool) -> RawResponse {
     let mut buf = Vec::new();
     let mut tmp = [0u8; 65536];
     // Read until headers complete.
@@ -1166,4 +1179,81 @@ pub fn add_user(server: &Server, name: &str, access_key: &str, secret_key: &str)
         ],
     );
     make_client(&server.endpoint, &server.region, access_key, secret_key)
+}
+
+// ---------------------------------------------------------------------------
+// `coffer serve` with a command line of the test's own
+// ---------------------------------------------------------------------------
+
+/// `coffer serve` with only the arguments and `COFFER_*` variables a test
+/// gives it: variables set where the tests run must not leak into it.
+pub fn serve_command(args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_coffer"));
+    cmd.arg("serve").args(args);
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("COFFER_") {
+            cmd.env_remove(name);
+        }
+    }
+    cmd.envs(env.iter().copied());
+    cmd
+}
+
+/// A server spawned by [`spawn_command`], killed when dropped however the
+/// test ends.
+pub struct Running(pub Spawned);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.child.kill();
+        let _ = self.0.child.wait();
+    }
+}
+
+/// A server refusing to start must do so before it binds anything.
+const REFUSAL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs `cmd`, a `coffer serve` expected to refuse to start, to its exit:
+/// its status and its stderr.
+pub fn run_to_exit(mut cmd: Command) -> (ExitStatus, String) {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn coffer");
+    let deadline = Instant::now() + REFUSAL_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("coffer did not exit within {REFUSAL_TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    (status, stderr)
+}
+
+// ---------------------------------------------------------------------------
+// TLS
+// ---------------------------------------------------------------------------
+
+/// An SDK client of a server serving HTTPS that trusts only the certificate
+/// `ca_pem` (PEM), and signs with the root keys.
+pub fn make_tls_client(endpoint: &str, region: &str, ca_pem: &str) -> Client {
+    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
+    let trust = TrustStore::empty().with_pem_certificate(ca_pem.as_bytes());
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc))
+        .tls_context(TlsContext::builder().with_trust_store(trust).build().unwrap())
+        .build_https();
+    Client::from_conf(
+        client_config(endpoint, region, ACCESS_KEY, SECRET_KEY)
+            .http_client(http)
+            .build(),
+    )
 }

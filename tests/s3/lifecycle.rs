@@ -86,7 +86,7 @@ fn put_rules(s: &Server, bucket: &str, rules: &str) -> RawResponse {
 }
 
 #[track_caller]
-fn set_rules(s: &Server, bucket: &str, rules: &str) {
+pub(crate) fn set_rules(s: &Server, bucket: &str, rules: &str) {
     let r = put_rules(s, bucket, rules);
     assert_eq!(r.status, 200, "{r}");
 }
@@ -101,11 +101,11 @@ fn filtered(filter: &str, actions: &str) -> String {
 }
 
 /// One enabled rule over the keys under `prefix`.
-fn rule(prefix: &str, actions: &str) -> String {
+pub(crate) fn rule(prefix: &str, actions: &str) -> String {
     filtered(&format!("<Prefix>{prefix}</Prefix>"), actions)
 }
 
-fn expire_after(days: u32) -> String {
+pub(crate) fn expire_after(days: u32) -> String {
     format!("<Expiration><Days>{days}</Days></Expiration>")
 }
 

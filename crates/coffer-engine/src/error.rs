@@ -49,6 +49,9 @@ pub enum EngineError {
     NoSuchAccessKey(String),
     #[error("access key already exists: {0}")]
     AccessKeyExists(String),
+    /// The write would take the bucket's versions past its quota.
+    #[error("bucket {0} would exceed its quota")]
+    QuotaExceeded(String),
     #[error("the condition on the current version does not hold")]
     PreconditionFailed,
     #[error("the object version was replaced while it was being opened")]

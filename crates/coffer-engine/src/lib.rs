@@ -16,9 +16,9 @@ mod record;
 pub use error::{EngineError, EngineResult};
 pub use list::{ListEntry, ListPage, ListQuery, Listed, ListedVersion};
 pub use record::{
-    BucketEncryption, BucketRecord, COMPLIANCE, Checksums, ContentHeaders, EncryptionRecord, GOVERNANCE, KeyRecord,
-    LockRecord, NULL_VERSION_ID, ObjectRecord, PartRecord, Segment, UploadRecord, UserRecord, VERSIONING_ENABLED,
-    VERSIONING_SUSPENDED,
+    BucketEncryption, BucketRecord, BucketUsage, COMPLIANCE, Checksums, ContentHeaders, EncryptionRecord, GOVERNANCE,
+    KeyRecord, LockRecord, NULL_VERSION_ID, ObjectRecord, PartRecord, Segment, UploadRecord, UserRecord,
+    VERSIONING_ENABLED, VERSIONING_SUSPENDED,
 };
 
 use async_trait::async_trait;
@@ -125,9 +125,14 @@ pub trait Engine: Send + Sync + 'static {
     /// bytes are encrypted (AES-256-GCM) under a key derived from it.
     async fn stage(&self, body: ByteStream, sealing: Option<&SealingKey>) -> EngineResult<Box<dyn StagedData>>;
 
+    /// What a bucket holds now; one lookup, whatever the bucket's size.
+    async fn bucket_usage(&self, bucket: &str) -> EngineResult<BucketUsage>;
+
     /// Makes `object` the current version of its key, its data being `staged`,
     /// if `condition` holds ([`EngineError::PreconditionFailed`] or
-    /// [`EngineError::NoSuchKey`] otherwise); returns the record as stored.
+    /// [`EngineError::NoSuchKey`] otherwise) and the bucket's quota allows
+    /// it ([`EngineError::QuotaExceeded`] otherwise, judged in the same
+    /// transaction as the write); returns the record as stored.
     ///
     /// The bucket's versioning state, read in the same transaction, decides
     /// the version id: a new unique id when versioning is enabled; otherwise
@@ -227,9 +232,10 @@ pub trait Engine: Send + Sync + 'static {
 
     /// Atomically ends an upload by making `object` (whose segments name the
     /// upload's parts) the current version of its key as
-    /// [`Engine::put_object`] does, if `condition` holds and every segment is
-    /// still the part it names ([`EngineError::InvalidPart`] otherwise). Parts
-    /// left out are freed. Returns the record as stored.
+    /// [`Engine::put_object`] does, quota check included, if `condition`
+    /// holds and every segment is still the part it names
+    /// ([`EngineError::InvalidPart`] otherwise). Parts left out are freed.
+    /// Returns the record as stored.
     async fn complete_upload(
         &self,
         bucket: &str,

@@ -28,6 +28,24 @@ pub struct BucketRecord {
     /// How new versions are encrypted when a write asks for nothing.
     #[serde(default)]
     pub default_encryption: Option<BucketEncryption>,
+    /// The most bytes the bucket's versions may hold together. A write that
+    /// would grow them past it is refused ([`crate::EngineError::QuotaExceeded`]);
+    /// one that shrinks them, or replaces a version with one no larger, is not.
+    #[serde(default)]
+    pub quota_bytes: Option<u64>,
+}
+
+/// What a bucket holds. Backends keep it current with every write, so
+/// reading it costs no walk of the bucket.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketUsage {
+    /// Object versions holding data, current or not; delete markers are not
+    /// counted. In a bucket that never had versioning, the object count.
+    pub objects: u64,
+    /// The size of those versions together.
+    pub bytes: u64,
+    /// Multipart uploads in progress. Their parts are not in `bytes`.
+    pub uploads: u64,
 }
 
 /// A bucket's default server-side encryption.

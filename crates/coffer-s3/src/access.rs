@@ -21,6 +21,7 @@ use s3s::{S3Error, S3Result, s3_error};
 use crate::acl::{Acl, Permission};
 use crate::auth::{KeyStore, User};
 use crate::error::from_engine;
+use crate::exchange::{Identified, RequestFacts};
 use crate::policy::{Policy, Principal, Request, Verdict};
 
 /// The configuration document kinds authorization reads.
@@ -44,6 +45,10 @@ pub struct PublicAccessBlock {
 /// The address a request came from, in its extensions (`aws:SourceIp`).
 #[derive(Debug, Clone, Copy)]
 pub struct PeerAddr(pub SocketAddr);
+
+/// In a request's extensions when it came over TLS (`aws:SecureTransport`).
+#[derive(Debug, Clone, Copy)]
+pub struct SecureTransport;
 
 /// The canonical id S3 gives anonymous requesters.
 const ANONYMOUS_ID: &str = "65a011a29cdf8ec533ec3d1ccaae921c";
@@ -295,7 +300,6 @@ fn condition_context(cx: &mut S3AccessContext<'_>, caller: Option<&User>) -> Has
     let mut set = |key: &str, value: String| {
         context.insert(key.to_owned(), value);
     };
-    set("aws:securetransport", "false".to_owned());
     set("aws:currenttime", time::OffsetDateTime::now_utc().to_string());
     match caller {
         Some(user) => {
@@ -327,8 +331,15 @@ fn condition_context(cx: &mut S3AccessContext<'_>, caller: Option<&User>) -> Has
     if let Some(PeerAddr(peer)) = cx.extensions_mut().get::<PeerAddr>() {
         set("aws:sourceip", peer.ip().to_string());
     }
+    let secure = cx.extensions_mut().get::<SecureTransport>().is_some();
+    set("aws:securetransport", secure.to_string());
     context
 }
+
+/// The record of the bucket a request was authorized against, left in the
+/// request's extensions so that the operation need not read it again.
+#[derive(Clone)]
+pub struct AuthorizedBucket(pub BucketRecord);
 
 /// The s3s access hook: runs the [`Authorizer`] for every S3 request.
 pub struct CofferAccess {
@@ -338,17 +349,39 @@ pub struct CofferAccess {
 #[async_trait::async_trait]
 impl S3Access for CofferAccess {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
-        let signed = cx.credentials().is_some();
+        let credentials = cx.credentials().cloned();
         let operation = cx.s3_op().name().to_owned();
         // The last hook before s3s reads an XML body whole.
         crate::request_body::refuse_aws_chunked(&operation, cx)?;
+        let caller = credentials
+            .as_ref()
+            .and_then(|c| self.authorizer.keys.user(&c.access_key));
         let (bucket, key) = match cx.s3_path() {
-            S3Path::Root => return if signed { Ok(()) } else { Err(access_denied()) },
-            S3Path::Bucket { .. } if operation.as_str() == "CreateBucket" => {
-                return if signed { Ok(()) } else { Err(access_denied()) };
+            S3Path::Root => (None, None),
+            S3Path::Bucket { bucket } => (Some(bucket.to_string()), None),
+            S3Path::Object { bucket, key } => (Some(bucket.to_string()), Some(key.to_string())),
+        };
+        // The edge's access log and metrics learn of the request here, the
+        // one place s3s tells what it is.
+        if let Some(facts) = cx.extensions_mut().get::<RequestFacts>() {
+            facts.identify(Identified {
+                operation: operation.clone(),
+                user: caller
+                    .as_ref()
+                    .map_or_else(|| "anonymous".to_owned(), |user| user.display_name.clone()),
+                bucket: bucket.clone(),
+                key: key.clone(),
+            });
+        }
+        let bucket = match bucket {
+            Some(bucket) if operation != "CreateBucket" => bucket,
+            _ => {
+                return if credentials.is_some() {
+                    Ok(())
+                } else {
+                    Err(access_denied())
+                };
             }
-            S3Path::Bucket { bucket } => (bucket.to_string(), None),
-            S3Path::Object { bucket, key } => (bucket.to_string(), Some(key.to_string())),
         };
         let record = match self.authorizer.engine.bucket(&bucket).await {
             Ok(record) => record,
@@ -356,10 +389,7 @@ impl S3Access for CofferAccess {
             Err(EngineError::NoSuchBucket(_)) => return Ok(()),
             Err(err) => return Err(from_engine(err)),
         };
-        let credentials = cx.credentials().cloned();
-        let caller = credentials
-            .as_ref()
-            .and_then(|c| self.authorizer.keys.user(&c.access_key));
+        cx.extensions_mut().insert(AuthorizedBucket(record.clone()));
         let context = condition_context(cx, caller.as_ref());
         self.authorizer
             .authorize(

@@ -12,11 +12,15 @@
 //! | `DELETE /admin/v1/keys/AK` | removes a key |
 //! | `POST /admin/v1/lifecycle/clock` `{"advance_days"?, "advance_seconds"?}` | moves the lifecycle worker's clock forward; answers `{"now"}` |
 //! | `POST /admin/v1/lifecycle/run` | runs one lifecycle pass; answers what it did when it is done |
+//! | `GET /admin/v1/buckets/NAME` | a bucket: owner, versioning, quota, and what it holds |
+//! | `PUT /admin/v1/buckets/NAME/quota` `{"max_bytes": N or null}` | sets or clears the bucket's quota; answers the bucket as `GET` does |
+//! | `GET /admin/v1/server` | the server: version, uptime, data directory, what all buckets hold |
 //!
 //! Every change is committed to the engine, then applied to the live
 //! [`KeyStore`], so it holds from the next request on. The two lifecycle
 //! calls are for tests: they are refused unless the server was started with
-//! its test clock (`coffer serve --lifecycle-test-clock`).
+//! its test clock (`coffer serve --lifecycle-test-clock`). The same listener
+//! serves the unsigned health and metrics endpoints of [`crate::monitor`].
 
 use std::sync::Arc;
 
@@ -32,6 +36,8 @@ use crate::auth::{KeyStore, User, new_key_pair};
 use crate::edge::CofferService;
 use crate::error::from_engine;
 use crate::expiry;
+use crate::metrics::{Metrics, usage_of_every_bucket};
+use crate::monitor::Monitor;
 
 const API_PREFIX: &str = "/admin/v1/";
 /// Admin request bodies are small JSON documents.
@@ -43,12 +49,16 @@ const USER_NAME_LEN_MAX: usize = 64;
 
 /// Builds the admin service over `engine`, sharing `keys` with the S3 service.
 /// With `lifecycle_test`, the lifecycle worker whose clock tests may move and
-/// whose passes they may run.
+/// whose passes they may run. `monitor` answers the health and metrics
+/// endpoints; `data_dir` is where the server keeps its data, as the server
+/// information names it.
 pub fn service(
     engine: Arc<dyn Engine>,
     keys: KeyStore,
     region: &str,
     lifecycle_test: Option<Arc<expiry::Worker>>,
+    monitor: Monitor,
+    data_dir: &str,
 ) -> CofferService {
     let mut builder = S3ServiceBuilder::new(NoS3);
     builder.set_auth(keys.clone());
@@ -56,8 +66,10 @@ pub fn service(
         engine,
         keys,
         lifecycle_test,
+        metrics: Arc::clone(&monitor.metrics),
+        data_dir: data_dir.to_owned(),
     });
-    CofferService::new(builder.build(), region)
+    CofferService::new(builder.build(), region).with_monitor(monitor)
 }
 
 /// s3s wants an S3 implementation; the admin listener serves no S3 operation.
@@ -70,6 +82,9 @@ struct AdminApi {
     engine: Arc<dyn Engine>,
     keys: KeyStore,
     lifecycle_test: Option<Arc<expiry::Worker>>,
+    /// Kept since the server started, so it tells the uptime.
+    metrics: Arc<Metrics>,
+    data_dir: String,
 }
 
 #[derive(Deserialize)]
@@ -100,6 +115,45 @@ struct ClockChange {
     advance_days: u32,
     #[serde(default)]
     advance_seconds: u32,
+}
+
+/// A bucket's quota; `null` clears it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QuotaChange {
+    max_bytes: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct BucketView {
+    name: String,
+    /// The owner's user name, or its canonical id if no user has it now.
+    owner: String,
+    owner_id: String,
+    created: String,
+    /// `Enabled`, `Suspended`, or `Unversioned` if never configured.
+    versioning: String,
+    object_lock: bool,
+    quota_bytes: Option<u64>,
+    objects: u64,
+    bytes: u64,
+    uploads_in_progress: u64,
+}
+
+#[derive(Serialize)]
+struct ServerView {
+    version: &'static str,
+    uptime_seconds: u64,
+    data_dir: String,
+    buckets: usize,
+    objects: u64,
+    bytes: u64,
+    uploads_in_progress: u64,
+}
+
+fn rfc3339(when: time::OffsetDateTime) -> S3Result<String> {
+    when.format(&time::format_description::well_known::Rfc3339)
+        .map_err(|e| s3_error!(e, InternalError))
 }
 
 #[derive(Serialize)]
@@ -140,6 +194,9 @@ enum Call<'a> {
     DeleteKey(&'a str),
     AdvanceLifecycleClock,
     RunLifecycle,
+    BucketInfo(&'a str),
+    SetBucketQuota(&'a str),
+    ServerInfo,
 }
 
 fn route<'a>(method: &Method, path: &'a str) -> Option<Call<'a>> {
@@ -154,6 +211,9 @@ fn route<'a>(method: &Method, path: &'a str) -> Option<Call<'a>> {
         (&Method::DELETE, ["keys", access_key]) => Call::DeleteKey(access_key),
         (&Method::POST, ["lifecycle", "clock"]) => Call::AdvanceLifecycleClock,
         (&Method::POST, ["lifecycle", "run"]) => Call::RunLifecycle,
+        (&Method::GET, ["buckets", name]) => Call::BucketInfo(name),
+        (&Method::PUT, ["buckets", name, "quota"]) => Call::SetBucketQuota(name),
+        (&Method::GET, ["server"]) => Call::ServerInfo,
         _ => return None,
     })
 }
@@ -334,15 +394,71 @@ impl AdminApi {
         let now = worker
             .advance_clock(by)
             .ok_or_else(|| s3_error!(InvalidArgument, "The lifecycle clock moves at most a century ahead."))?;
-        let now = now
-            .format(&time::format_description::well_known::Rfc3339)
-            .map_err(|e| s3_error!(e, InternalError))?;
-        json_response(StatusCode::OK, &serde_json::json!({ "now": now }))
+        json_response(StatusCode::OK, &serde_json::json!({ "now": rfc3339(now)? }))
     }
 
     async fn run_lifecycle(&self) -> S3Result<S3Response<Body>> {
         let report = self.lifecycle_test()?.pass().await.map_err(from_engine)?;
         json_response(StatusCode::OK, &report)
+    }
+
+    async fn bucket_info(&self, name: &str) -> S3Result<S3Response<Body>> {
+        let bucket = self.engine.bucket(name).await.map_err(from_engine)?;
+        self.bucket_view(bucket).await
+    }
+
+    async fn set_bucket_quota(&self, name: &str, body: &mut Body) -> S3Result<S3Response<Body>> {
+        let change: QuotaChange = json_body(body).await?;
+        let bucket = self
+            .engine
+            .update_bucket(
+                name,
+                Box::new(move |bucket| {
+                    bucket.quota_bytes = change.max_bytes;
+                    Ok(())
+                }),
+            )
+            .await
+            .map_err(from_engine)?;
+        self.bucket_view(bucket).await
+    }
+
+    async fn bucket_view(&self, bucket: coffer_engine::BucketRecord) -> S3Result<S3Response<Body>> {
+        let usage = self.engine.bucket_usage(&bucket.name).await.map_err(from_engine)?;
+        let users = self.engine.list_users().await.map_err(from_engine)?;
+        let owner = users
+            .into_iter()
+            .find(|user| user.id == bucket.owner)
+            .map(|user| user.name)
+            .or_else(|| self.keys.user_by_id(&bucket.owner).map(|user| user.display_name))
+            .unwrap_or_else(|| bucket.owner.clone());
+        let view = BucketView {
+            owner,
+            created: rfc3339(bucket.created)?,
+            versioning: bucket.versioning.unwrap_or_else(|| "Unversioned".to_owned()),
+            object_lock: bucket.object_lock_enabled,
+            quota_bytes: bucket.quota_bytes,
+            objects: usage.objects,
+            bytes: usage.bytes,
+            uploads_in_progress: usage.uploads,
+            owner_id: bucket.owner,
+            name: bucket.name,
+        };
+        json_response(StatusCode::OK, &view)
+    }
+
+    async fn server_info(&self) -> S3Result<S3Response<Body>> {
+        let usages = usage_of_every_bucket(self.engine.as_ref()).await.map_err(from_engine)?;
+        let view = ServerView {
+            version: env!("CARGO_PKG_VERSION"),
+            uptime_seconds: self.metrics.uptime().as_secs(),
+            data_dir: self.data_dir.clone(),
+            buckets: usages.len(),
+            objects: usages.iter().map(|(_, usage)| usage.objects).sum(),
+            bytes: usages.iter().map(|(_, usage)| usage.bytes).sum(),
+            uploads_in_progress: usages.iter().map(|(_, usage)| usage.uploads).sum(),
+        };
+        json_response(StatusCode::OK, &view)
     }
 
     fn new_key(&self, user: &str, access_key: Option<String>, secret_key: Option<String>) -> S3Result<KeyRecord> {
@@ -393,6 +509,9 @@ impl S3Route for AdminApi {
             Some(Call::DeleteKey(access_key)) => self.delete_key(access_key).await,
             Some(Call::AdvanceLifecycleClock) => self.advance_lifecycle_clock(&mut body).await,
             Some(Call::RunLifecycle) => self.run_lifecycle().await,
+            Some(Call::BucketInfo(name)) => self.bucket_info(name).await,
+            Some(Call::SetBucketQuota(name)) => self.set_bucket_quota(name, &mut body).await,
+            Some(Call::ServerInfo) => self.server_info().await,
             None => Err(s3_error!(
                 NotImplemented,
                 "No such admin API call: {} {path}",
@@ -436,6 +555,18 @@ mod tests {
         assert!(matches!(
             route(&Method::POST, "/admin/v1/lifecycle/run"),
             Some(Call::RunLifecycle)
+        ));
+        assert!(matches!(
+            route(&Method::GET, "/admin/v1/buckets/photos"),
+            Some(Call::BucketInfo("photos"))
+        ));
+        assert!(matches!(
+            route(&Method::PUT, "/admin/v1/buckets/photos/quota"),
+            Some(Call::SetBucketQuota("photos"))
+        ));
+        assert!(matches!(
+            route(&Method::GET, "/admin/v1/server"),
+            Some(Call::ServerInfo)
         ));
         assert!(route(&Method::GET, "/admin/v2/users").is_none());
         assert!(route(&Method::PUT, "/admin/v1/users").is_none());

@@ -73,6 +73,7 @@ pub fn from_engine(err: EngineError) -> S3Error {
             http::StatusCode::CONFLICT,
             "The user still owns buckets; delete them first.",
         ),
+        EngineError::QuotaExceeded(_) => quota_exceeded(),
         EngineError::PreconditionFailed => {
             s3_error!(
                 PreconditionFailed,
@@ -144,4 +145,10 @@ pub fn invalid_part() -> S3Error {
         InvalidPart,
         "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag."
     )
+}
+
+/// A write would take its bucket past the quota an administrator set. S3 has
+/// no bucket quotas; the code is the one MinIO gives for them.
+pub fn quota_exceeded() -> S3Error {
+    custom("QuotaExceeded", http::StatusCode::FORBIDDEN, "Bucket quota exceeded")
 }

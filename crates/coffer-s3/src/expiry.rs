@@ -62,7 +62,7 @@ pub struct Settings {
 }
 
 /// What one pass did.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Clone, Serialize)]
 pub struct Report {
     pub versions_examined: u64,
     pub uploads_examined: u64,
@@ -77,6 +77,31 @@ pub struct Report {
     pub failed: u64,
     /// The walk reached the end of the last bucket; the next pass starts over.
     pub walk_complete: bool,
+}
+
+impl Report {
+    /// Adds what another pass did; `walk_complete` is left alone.
+    fn add(&mut self, pass: &Report) {
+        self.versions_examined += pass.versions_examined;
+        self.uploads_examined += pass.uploads_examined;
+        self.expired += pass.expired;
+        self.noncurrent_versions_deleted += pass.noncurrent_versions_deleted;
+        self.delete_markers_removed += pass.delete_markers_removed;
+        self.uploads_aborted += pass.uploads_aborted;
+        self.locked += pass.locked;
+        self.failed += pass.failed;
+    }
+}
+
+/// What every pass since the server started did, for its metrics.
+#[derive(Debug, Default, Clone)]
+pub struct Totals {
+    /// Passes that ended without an error (those stopped by their entry
+    /// budget or a shutdown among them).
+    pub passes: u64,
+    pub failed_passes: u64,
+    /// What all passes did, failed ones included, up to their failure.
+    pub done: Report,
 }
 
 /// Where the walk stands in one bucket, as stored in its cursor document.
@@ -151,6 +176,8 @@ pub struct Worker {
     /// Held through a pass: a scheduled pass and one asked for through the
     /// admin API must not walk at once.
     walking: Mutex<()>,
+    /// Changed once per pass and read once per metrics scrape.
+    totals: std::sync::Mutex<Totals>,
 }
 
 impl Worker {
@@ -161,6 +188,7 @@ impl Worker {
             clock: Clock::default(),
             stopping,
             walking: Mutex::new(()),
+            totals: std::sync::Mutex::default(),
         })
     }
 
@@ -188,9 +216,42 @@ impl Worker {
         }
     }
 
+    /// What every pass since the server started did.
+    pub fn totals(&self) -> Totals {
+        self.totals
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
     /// Runs one pass, from where the walk stands, and reports what it did.
     pub async fn pass(&self) -> EngineResult<Report> {
         let _walking = self.walking.lock().await;
+        let mut pass = Pass {
+            engine: self.engine.as_ref(),
+            now: self.clock.now(),
+            budget: self.settings.pass_entries.get(),
+            stopping: &self.stopping,
+            report: Report::default(),
+        };
+        let walked = self.walk(&mut pass).await;
+        let mut totals = self.totals.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        totals.done.add(&pass.report);
+        match walked {
+            Ok(()) => {
+                totals.passes += 1;
+                Ok(pass.report)
+            }
+            Err(err) => {
+                totals.failed_passes += 1;
+                Err(err)
+            }
+        }
+    }
+
+    /// Walks the buckets with rules from where the walk stands, until the
+    /// pass's budget is spent, the server stops, or the last bucket is done.
+    async fn walk(&self, pass: &mut Pass<'_>) -> EngineResult<()> {
         let mut buckets = Vec::new();
         for bucket in self.engine.list_buckets().await? {
             match self.documents(&bucket.name).await {
@@ -199,13 +260,6 @@ impl Worker {
                 Err(err) => return Err(err),
             }
         }
-        let mut pass = Pass {
-            engine: self.engine.as_ref(),
-            now: self.clock.now(),
-            budget: self.settings.pass_entries.get(),
-            stopping: &self.stopping,
-            report: Report::default(),
-        };
         // Only the bucket the walk stopped in resumes; the rest start from
         // their beginning, whatever an older cursor of theirs says.
         let first = buckets.iter().position(|(_, _, cursor)| cursor.is_some()).unwrap_or(0);
@@ -215,7 +269,7 @@ impl Worker {
                 _ => Cursor::Keys { after: None },
             };
             if !pass.bucket(bucket, lifecycle, cursor).await? {
-                return Ok(pass.report);
+                return Ok(());
             }
             // The next bucket takes the cursor before this one drops it, so
             // that a pass ending here, or a crash, resumes there.
@@ -225,7 +279,7 @@ impl Worker {
             pass.record(&bucket.name, None).await?;
         }
         pass.report.walk_complete = true;
-        Ok(pass.report)
+        Ok(())
     }
 
     /// The bucket's rules, if any of them is enabled, and where the walk

@@ -20,6 +20,7 @@ mod conditions;
 mod cors;
 pub mod edge;
 mod error;
+mod exchange;
 pub mod expiry;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
@@ -28,6 +29,8 @@ mod headers;
 mod host;
 mod integrity;
 pub mod lifecycle;
+pub mod metrics;
+pub mod monitor;
 mod names;
 mod ops;
 mod policy;

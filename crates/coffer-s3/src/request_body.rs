@@ -81,7 +81,16 @@ pub struct Watch {
     read_whole: std::sync::atomic::AtomicBool,
     /// The request signs its body's SHA-256 (`x-amz-content-sha256`).
     signed_hash: bool,
+    /// What s3s left of the body unread when it dropped it.
+    unread: Mutex<Option<Body>>,
 }
+
+/// An unread body smaller than this is read and dropped before the answer
+/// goes out: closing a connection with unread bytes in its receive buffer
+/// sends a TCP reset, which can reach the client before the answer does.
+const DRAIN_BYTES_MAX: usize = 1 << 20;
+/// How long the edge waits for such a body's bytes.
+const DRAIN_WAIT: Duration = Duration::from_secs(1);
 
 impl Watch {
     /// Puts a watch on `req`'s body (if it has one), and in its extensions
@@ -108,6 +117,23 @@ impl Watch {
             *req.body_mut() = Body::from(Box::pin(watched) as s3s::stream::DynByteStream);
         }
         watch
+    }
+
+    /// Reads and drops what is left of a small body s3s did not read (an
+    /// error answered before the body, such as a bad signature), so the
+    /// connection can end cleanly.
+    pub async fn drain_unread(&self) {
+        let Some(mut body) = self.unread.lock().expect("not poisoned").take() else {
+            return;
+        };
+        if body
+            .remaining_length()
+            .exact()
+            .is_none_or(|left| left > DRAIN_BYTES_MAX)
+        {
+            return;
+        }
+        let _ = tokio::time::timeout(DRAIN_WAIT, async { while let Some(Ok(_)) = body.next().await {} }).await;
     }
 
     fn fail(&self, kind: std::io::ErrorKind, text: String) {
@@ -217,6 +243,15 @@ impl Stream for Watched {
                     STALLED,
                 )))))
             }
+        }
+    }
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        if !self.done {
+            let unread = std::mem::take(&mut self.inner);
+            *self.watch.unread.lock().expect("not poisoned") = Some(unread);
         }
     }
 }

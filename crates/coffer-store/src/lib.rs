@@ -35,9 +35,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use coffer_engine::{
-    BucketChange, BucketRecord, ByteRange, ByteStream, DeleteOptions, Deleted, Engine, EngineError, EngineResult,
-    KeyRecord, ListPage, ListQuery, ListedVersion, ObjectChange, ObjectRecord, PartRecord, SealingKey, Segment,
-    StagedData, UploadRecord, UserRecord, WriteCondition,
+    BucketChange, BucketRecord, BucketUsage, ByteRange, ByteStream, DeleteOptions, Deleted, Engine, EngineError,
+    EngineResult, KeyRecord, ListPage, ListQuery, ListedVersion, ObjectChange, ObjectRecord, PartRecord, SealingKey,
+    Segment, StagedData, UploadRecord, UserRecord, WriteCondition,
 };
 
 use crate::blobs::{Blobs, StagedBlob};
@@ -152,6 +152,11 @@ impl Engine for Store {
 
     async fn list_buckets(&self) -> EngineResult<Vec<BucketRecord>> {
         self.blocking(|inner| inner.meta.list_buckets()).await
+    }
+
+    async fn bucket_usage(&self, bucket: &str) -> EngineResult<BucketUsage> {
+        let bucket = bucket.to_owned();
+        self.blocking(move |inner| inner.meta.bucket_usage(&bucket)).await
     }
 
     async fn update_bucket(&self, name: &str, change: BucketChange) -> EngineResult<BucketRecord> {

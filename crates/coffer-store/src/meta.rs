@@ -11,6 +11,9 @@
 //! - `keys`: access key → [`KeyRecord`]
 //! - `counters`: name → u64 (big-endian); `version` numbers every version ever
 //!   written, so that no two versions share a sequence
+//! - `bucket_usage`: bucket name → [`BucketUsage`], changed in the same
+//!   transaction as every version or upload written or removed, so reading
+//!   it is one lookup; absent for a bucket that holds nothing yet
 //!
 //! Bucket names and upload ids never contain 0x00, so one bucket's versions
 //! (or uploads) form one contiguous range, ordered by the UTF-8 bytes of their
@@ -29,11 +32,11 @@ use std::ops::Bound;
 use std::path::Path;
 
 use coffer_engine::{
-    BucketChange, BucketRecord, DeleteOptions, Deleted, EngineError, EngineResult, KeyRecord, ListEntry, ListPage,
-    ListQuery, Listed, ListedVersion, NULL_VERSION_ID, ObjectChange, ObjectRecord, PartRecord, UploadRecord,
+    BucketChange, BucketRecord, BucketUsage, DeleteOptions, Deleted, EngineError, EngineResult, KeyRecord, ListEntry,
+    ListPage, ListQuery, Listed, ListedVersion, NULL_VERSION_ID, ObjectChange, ObjectRecord, PartRecord, UploadRecord,
     UserRecord, WriteCondition,
 };
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableHandle, WriteTransaction};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
@@ -51,6 +54,8 @@ const BUCKET_CONFIGS: Table = TableDefinition::new("bucket_configs");
 const USERS: Table = TableDefinition::new("users");
 const KEYS: Table = TableDefinition::new("keys");
 const COUNTERS: TableDefinition<'static, &'static str, u64> = TableDefinition::new("counters");
+const USAGE_TABLE_NAME: &str = "bucket_usage";
+const USAGE: Table = TableDefinition::new(USAGE_TABLE_NAME);
 const VERSION_COUNTER: &str = "version";
 
 /// The bytes after a key in a `versions` key: the separator and the sequence.
@@ -208,6 +213,10 @@ fn remove_upload(txn: &WriteTransaction, bucket: &str, key: &str, upload_id: &st
     {
         return Err(EngineError::NoSuchUpload(upload_id.to_owned()));
     }
+    update_usage(txn, bucket, |usage| {
+        usage.uploads = usage.uploads.saturating_sub(1);
+        Ok(())
+    })?;
     let mut parts_table = txn.open_table(PARTS).map_err(internal)?;
     let first = part_key(upload_id, 0);
     let end = after_prefix(upload_id.as_bytes().to_vec());
@@ -231,11 +240,18 @@ impl Meta {
     pub fn open(path: &Path) -> EngineResult<Meta> {
         let db = Database::create(path).map_err(internal)?;
         let txn = db.begin_write().map_err(internal)?;
-        for table in [BUCKETS, VERSIONS, UPLOADS, PARTS, BUCKET_CONFIGS, USERS, KEYS] {
+        let usage_kept = txn
+            .list_tables()
+            .map_err(internal)?
+            .any(|table| table.name() == USAGE_TABLE_NAME);
+        for table in [BUCKETS, VERSIONS, UPLOADS, PARTS, BUCKET_CONFIGS, USERS, KEYS, USAGE] {
             txn.open_table(table).map_err(internal)?;
         }
         txn.open_table(COUNTERS).map_err(internal)?;
         move_objects_into_versions(&txn)?;
+        if !usage_kept {
+            count_usage(&txn)?;
+        }
         txn.commit().map_err(internal)?;
         Ok(Meta { db })
     }
@@ -280,6 +296,12 @@ impl Meta {
         all(&self.read()?.open_table(BUCKETS).map_err(internal)?)
     }
 
+    pub fn bucket_usage(&self, bucket: &str) -> EngineResult<BucketUsage> {
+        let txn = self.read()?;
+        require_bucket(&txn.open_table(BUCKETS).map_err(internal)?, bucket)?;
+        Ok(get(&txn.open_table(USAGE).map_err(internal)?, bucket.as_bytes())?.unwrap_or_default())
+    }
+
     /// Removes an empty bucket, aborting its uploads in progress; returns the
     /// parts of those uploads, whose data the caller frees.
     pub fn delete_bucket(&self, name: &str) -> EngineResult<Vec<PartRecord>> {
@@ -309,6 +331,10 @@ impl Meta {
                 parts.extend(remove_upload(txn, name, &upload.key, &upload.upload_id)?);
             }
             buckets.remove(name.as_bytes()).map_err(internal)?;
+            txn.open_table(USAGE)
+                .map_err(internal)?
+                .remove(name.as_bytes())
+                .map_err(internal)?;
             let end = bucket_range_end(name);
             txn.open_table(BUCKET_CONFIGS)
                 .map_err(internal)?
@@ -390,6 +416,7 @@ impl Meta {
                 };
                 check_removable(&removed, options.bypass_governance)?;
                 versions.remove(row.as_slice()).map_err(internal)?;
+                release(txn, bucket, &removed)?;
                 let deleted = Deleted {
                     version_id: Some(removed.version_id.clone()),
                     delete_marker: removed.delete_marker,
@@ -401,6 +428,9 @@ impl Meta {
             } else {
                 remove_null_version(&mut versions, bucket, key, options.bypass_governance)?
             };
+            if let Some(removed) = &removed {
+                release(txn, bucket, removed)?;
+            }
             if bucket_record.versioning.is_none() {
                 return Ok((Deleted::default(), removed));
             }
@@ -546,7 +576,10 @@ impl Meta {
                     encode(upload)?.as_slice(),
                 )
                 .map_err(internal)?;
-            Ok(())
+            update_usage(txn, bucket, |usage| {
+                usage.uploads += 1;
+                Ok(())
+            })
         })
     }
 
@@ -1052,6 +1085,18 @@ fn write_version(
         object.version_id = NULL_VERSION_ID.to_owned();
         remove_null_version(&mut versions, bucket, &object.key, false)?
     };
+    update_usage(txn, bucket, |usage| {
+        let before = usage.bytes;
+        if let Some(displaced) = &displaced {
+            count_out(usage, displaced);
+        }
+        count_in(usage, &object);
+        let over_quota = bucket_record.quota_bytes.is_some_and(|max| usage.bytes > max);
+        if usage.bytes > before && over_quota {
+            return Err(EngineError::QuotaExceeded(bucket.to_owned()));
+        }
+        Ok(())
+    })?;
     versions
         .insert(
             version_key(bucket, &object.key, sequence).as_slice(),
@@ -1059,4 +1104,75 @@ fn write_version(
         )
         .map_err(internal)?;
     Ok((object, displaced))
+}
+
+/// Adds a version's data to a bucket's usage; delete markers hold none.
+fn count_in(usage: &mut BucketUsage, object: &ObjectRecord) {
+    if !object.delete_marker {
+        usage.objects += 1;
+        usage.bytes += object.size;
+    }
+}
+
+/// Takes a removed version's data out of a bucket's usage.
+fn count_out(usage: &mut BucketUsage, object: &ObjectRecord) {
+    if !object.delete_marker {
+        usage.objects = usage.objects.saturating_sub(1);
+        usage.bytes = usage.bytes.saturating_sub(object.size);
+    }
+}
+
+/// Reads `bucket`'s usage in `txn`, lets `change` adjust it and stores it;
+/// an error from `change` leaves it, and the transaction, to be dropped.
+fn update_usage(
+    txn: &WriteTransaction,
+    bucket: &str,
+    change: impl FnOnce(&mut BucketUsage) -> EngineResult<()>,
+) -> EngineResult<()> {
+    let mut table = txn.open_table(USAGE).map_err(internal)?;
+    let mut usage: BucketUsage = get(&table, bucket.as_bytes())?.unwrap_or_default();
+    change(&mut usage)?;
+    table
+        .insert(bucket.as_bytes(), encode(&usage)?.as_slice())
+        .map_err(internal)?;
+    Ok(())
+}
+
+/// Records in `txn` that a removed version no longer counts in its bucket.
+fn release(txn: &WriteTransaction, bucket: &str, removed: &ObjectRecord) -> EngineResult<()> {
+    update_usage(txn, bucket, |usage| {
+        count_out(usage, removed);
+        Ok(())
+    })
+}
+
+/// The bucket a `versions` or `uploads` key belongs to.
+fn bucket_of(stored_key: &[u8]) -> EngineResult<String> {
+    let end = stored_key
+        .iter()
+        .position(|b| *b == SEPARATOR)
+        .unwrap_or(stored_key.len());
+    String::from_utf8(stored_key[..end].to_vec()).map_err(internal)
+}
+
+/// Counts every bucket's usage from its versions and uploads, for a database
+/// written before usage was kept: one walk of both tables, once.
+fn count_usage(txn: &WriteTransaction) -> EngineResult<()> {
+    let mut counted: std::collections::BTreeMap<String, BucketUsage> = std::collections::BTreeMap::new();
+    for entry in txn.open_table(VERSIONS).map_err(internal)?.iter().map_err(internal)? {
+        let (stored_key, value) = entry.map_err(internal)?;
+        let usage = counted.entry(bucket_of(stored_key.value())?).or_default();
+        count_in(usage, &decode(value.value())?);
+    }
+    for entry in txn.open_table(UPLOADS).map_err(internal)?.iter().map_err(internal)? {
+        let (stored_key, _) = entry.map_err(internal)?;
+        counted.entry(bucket_of(stored_key.value())?).or_default().uploads += 1;
+    }
+    let mut table = txn.open_table(USAGE).map_err(internal)?;
+    for (bucket, usage) in counted {
+        table
+            .insert(bucket.as_bytes(), encode(&usage)?.as_slice())
+            .map_err(internal)?;
+    }
+    Ok(())
 }

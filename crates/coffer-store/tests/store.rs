@@ -4,8 +4,9 @@
 use std::path::Path;
 
 use coffer_engine::{
-    BucketRecord, ByteRange, ByteStream, Engine, EngineError, ListEntry, ListPage, ListQuery, NULL_VERSION_ID,
-    ObjectRecord, PartRecord, SealingKey, UploadRecord, WriteCondition,
+    BucketChange, BucketRecord, BucketUsage, ByteRange, ByteStream, Engine, EngineError, ListEntry, ListPage,
+    ListQuery, NULL_VERSION_ID, ObjectRecord, PartRecord, SealingKey, UploadRecord, VERSIONING_ENABLED,
+    VERSIONING_SUSPENDED, WriteCondition,
 };
 use coffer_store::Store;
 use futures::{StreamExt, TryStreamExt};
@@ -19,6 +20,7 @@ fn bucket(name: &str) -> BucketRecord {
         versioning: None,
         object_lock_enabled: false,
         default_encryption: None,
+        quota_bytes: None,
     }
 }
 
@@ -549,4 +551,202 @@ async fn sealed_objects_need_their_key_and_their_salt_is_per_file() {
     assert_eq!(read(Some(key.clone())).await.unwrap(), b"bytes");
     assert!(read(None).await.is_err(), "sealed data cannot be read without a key");
     assert!(read(Some(SealingKey([8; 32]))).await.is_err(), "nor with another key");
+}
+
+fn usage(objects: u64, bytes: u64, uploads: u64) -> BucketUsage {
+    BucketUsage {
+        objects,
+        bytes,
+        uploads,
+    }
+}
+
+fn versioning(state: &'static str) -> BucketChange {
+    Box::new(move |bucket: &mut BucketRecord| {
+        bucket.versioning = Some(state.to_owned());
+        Ok(())
+    })
+}
+
+#[tokio::test]
+async fn usage_follows_every_write_and_removal() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store.create_bucket(bucket("b")).await.unwrap();
+    assert_eq!(store.bucket_usage("b").await.unwrap(), usage(0, 0, 0));
+    put(&store, "b", "a", b"abc").await;
+    put(&store, "b", "a", b"abcde").await;
+    put(&store, "b", "c", b"xy").await;
+    assert_eq!(
+        store.bucket_usage("b").await.unwrap(),
+        usage(2, 7, 0),
+        "an overwrite replaces the null version"
+    );
+    store.delete_object("b", "a", None, &Default::default()).await.unwrap();
+    assert_eq!(store.bucket_usage("b").await.unwrap(), usage(1, 2, 0));
+
+    store.update_bucket("b", versioning(VERSIONING_ENABLED)).await.unwrap();
+    put(&store, "b", "c", b"xyz").await;
+    assert_eq!(
+        store.bucket_usage("b").await.unwrap(),
+        usage(2, 5, 0),
+        "a versioned write keeps the version it hides"
+    );
+    let marker = store.delete_object("b", "c", None, &Default::default()).await.unwrap();
+    assert_eq!(
+        store.bucket_usage("b").await.unwrap(),
+        usage(2, 5, 0),
+        "a delete marker holds no data"
+    );
+    store
+        .delete_object("b", "c", marker.version_id.as_deref(), &Default::default())
+        .await
+        .unwrap();
+    store
+        .delete_object("b", "c", Some(NULL_VERSION_ID), &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(store.bucket_usage("b").await.unwrap(), usage(1, 3, 0));
+    store
+        .update_bucket("b", versioning(VERSIONING_SUSPENDED))
+        .await
+        .unwrap();
+    put(&store, "b", "c", b"1234").await;
+    assert_eq!(store.bucket_usage("b").await.unwrap(), usage(2, 7, 0));
+
+    store.create_upload("b", upload("k", "u1")).await.unwrap();
+    store.create_upload("b", upload("k", "u2")).await.unwrap();
+    put_part(&store, "k", "u1", 1, b"hello").await.unwrap();
+    assert_eq!(
+        store.bucket_usage("b").await.unwrap(),
+        usage(2, 7, 2),
+        "parts count only once their upload is complete"
+    );
+    store.abort_upload("b", "k", "u2").await.unwrap();
+    let object = completion(&store, "k", "u1").await;
+    store
+        .complete_upload("b", "u1", object, WriteCondition::Always)
+        .await
+        .unwrap();
+    assert_eq!(store.bucket_usage("b").await.unwrap(), usage(3, 12, 0));
+
+    store.create_upload("b", upload("k", "u3")).await.unwrap();
+    for key in ["a", "c", "k"] {
+        let page = store
+            .list_object_versions(
+                "b",
+                &ListQuery {
+                    prefix: key.to_owned(),
+                    max_keys: 10,
+                    ..Default::default()
+                },
+                None,
+            )
+            .await
+            .unwrap();
+        for entry in page.entries {
+            if let ListEntry::Item(version) = entry {
+                store
+                    .delete_object("b", key, Some(&version.object.version_id), &Default::default())
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+    assert_eq!(store.bucket_usage("b").await.unwrap(), usage(0, 0, 1));
+    store.delete_bucket("b").await.unwrap();
+    assert!(matches!(
+        store.bucket_usage("b").await,
+        Err(EngineError::NoSuchBucket(_))
+    ));
+    store.create_bucket(bucket("b")).await.unwrap();
+    assert_eq!(store.bucket_usage("b").await.unwrap(), usage(0, 0, 0));
+}
+
+#[tokio::test]
+async fn a_quota_refuses_only_writes_that_grow_the_bucket_past_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store
+        .create_bucket(BucketRecord {
+            quota_bytes: Some(10),
+            ..bucket("b")
+        })
+        .await
+        .unwrap();
+    put(&store, "b", "a", b"123456").await;
+    let staged = store.stage(body(b"654321"), None).await.unwrap();
+    let refused = store
+        .put_object("b", object("b", 6), staged, WriteCondition::Always)
+        .await;
+    assert!(matches!(refused, Err(EngineError::QuotaExceeded(name)) if name == "b"));
+    assert!(matches!(
+        store.object("b", "b", None).await,
+        Err(EngineError::NoSuchKey(_))
+    ));
+    assert_eq!(count_files(&dir.path().join("blobs")), 1, "the refused data is removed");
+    assert_eq!(count_files(&dir.path().join("tmp")), 0);
+    assert_eq!(store.bucket_usage("b").await.unwrap(), usage(1, 6, 0));
+
+    put(&store, "b", "a", b"1234").await;
+    put(&store, "b", "b", b"123456").await;
+    assert_eq!(
+        store.bucket_usage("b").await.unwrap(),
+        usage(2, 10, 0),
+        "a write may fill the quota exactly"
+    );
+
+    let lowered = Box::new(|bucket: &mut BucketRecord| {
+        bucket.quota_bytes = Some(5);
+        Ok(())
+    });
+    store.update_bucket("b", lowered).await.unwrap();
+    put(&store, "b", "a", b"abcd").await;
+    put(&store, "b", "b", b"abc").await;
+    assert_eq!(
+        store.bucket_usage("b").await.unwrap(),
+        usage(2, 7, 0),
+        "a bucket over its quota may still shrink, or be rewritten at the same size"
+    );
+
+    store.create_upload("b", upload("k", "u1")).await.unwrap();
+    put_part(&store, "k", "u1", 1, b"xy").await.unwrap();
+    let object = completion(&store, "k", "u1").await;
+    assert!(matches!(
+        store.complete_upload("b", "u1", object, WriteCondition::Always).await,
+        Err(EngineError::QuotaExceeded(_))
+    ));
+    assert_eq!(
+        store.list_parts("b", "k", "u1", 0, 10).await.unwrap().0.len(),
+        1,
+        "a refused completion leaves its upload as it was"
+    );
+}
+
+#[tokio::test]
+async fn usage_is_counted_when_a_database_kept_none() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        store.create_bucket(bucket("b")).await.unwrap();
+        store.create_bucket(bucket("b2")).await.unwrap();
+        put(&store, "b", "a", b"abc").await;
+        put(&store, "b", "c", b"de").await;
+        store.update_bucket("b2", versioning(VERSIONING_ENABLED)).await.unwrap();
+        put(&store, "b2", "a", b"1").await;
+        store.delete_object("b2", "a", None, &Default::default()).await.unwrap();
+        store.create_upload("b2", upload("k", "u1")).await.unwrap();
+        store.close().unwrap();
+    }
+    // What a Coffer from before usage was kept leaves: no usage table.
+    {
+        let db = redb::Database::create(dir.path().join("coffer.redb")).unwrap();
+        let txn = db.begin_write().unwrap();
+        let usage_table: redb::TableDefinition<&[u8], &[u8]> = redb::TableDefinition::new("bucket_usage");
+        assert!(txn.delete_table(usage_table).unwrap());
+        txn.commit().unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.bucket_usage("b").await.unwrap(), usage(2, 5, 0));
+    assert_eq!(store.bucket_usage("b2").await.unwrap(), usage(1, 1, 1));
 }

@@ -69,6 +69,7 @@ impl CofferS3 {
             versioning: object_lock.then(|| VERSIONING_ENABLED.to_owned()),
             object_lock_enabled: object_lock,
             default_encryption: None,
+            quota_bytes: None,
         };
         match self.engine.create_bucket(record).await {
             Ok(()) => {

@@ -118,6 +118,7 @@ impl CofferS3 {
                     err
                 }
             })?;
+        self.check_quota(&target_bucket, &input.key, source.object.size).await?;
         let algorithm =
             algorithm.unwrap_or_else(|| Algorithm::of(&source.object.checksums).unwrap_or(DEFAULT_ALGORITHM));
         let (staged, digest) = self

@@ -27,14 +27,16 @@ pub(crate) use self::{
 
 use std::sync::Arc;
 
-use coffer_engine::{BucketRecord, ByteRange, ByteStream, Engine, EngineError, ObjectRecord, SealingKey, StagedData};
+use coffer_engine::{
+    BucketRecord, ByteRange, ByteStream, Engine, EngineError, NULL_VERSION_ID, ObjectRecord, SealingKey, StagedData,
+};
 use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 
-use crate::access::Authorizer;
+use crate::access::{AuthorizedBucket, Authorizer};
 use crate::auth::User;
 use crate::checksum::{Algorithm, BodyHasher, Digest};
-use crate::error::from_engine;
+use crate::error::{from_engine, quota_exceeded};
 use crate::sse::{CustomerKey, key_for_read};
 
 /// How often an operation starts over when the version it read is replaced
@@ -130,6 +132,37 @@ impl CofferS3 {
         Ok((staged, hasher.finish()))
     }
 
+    /// Refuses, before a byte of it is stored, a write of `size` bytes to
+    /// `key` that would take `bucket` past its quota. The usage read here is
+    /// a snapshot: the engine judges the quota again in the commit, where
+    /// writes that committed meanwhile count too.
+    async fn check_quota(&self, bucket: &BucketRecord, key: &str, size: u64) -> S3Result<()> {
+        let Some(max) = bucket.quota_bytes else {
+            return Ok(());
+        };
+        let used = self.engine.bucket_usage(&bucket.name).await.map_err(from_engine)?.bytes;
+        if used.saturating_add(size) <= max {
+            return Ok(());
+        }
+        // Unless versioning is enabled, the write replaces the key's null
+        // version, whose bytes it frees.
+        let freed = if bucket.versioning_enabled() {
+            0
+        } else {
+            match self.engine.object(&bucket.name, key, Some(NULL_VERSION_ID)).await {
+                Ok(null_version) => null_version.size,
+                Err(
+                    EngineError::NoSuchVersion { .. } | EngineError::NoSuchKey(_) | EngineError::DeleteMarker { .. },
+                ) => 0,
+                Err(err) => return Err(from_engine(err)),
+            }
+        };
+        if size > freed && used.saturating_sub(freed).saturating_add(size) > max {
+            return Err(quota_exceeded());
+        }
+        Ok(())
+    }
+
     /// The encoded ACL a write of a new object by `owner` asks for in its
     /// headers, if the bucket's settings allow it.
     async fn requested_object_acl(
@@ -182,7 +215,14 @@ impl CofferS3 {
         name: &str,
         expected_owner_header: &str,
     ) -> S3Result<BucketRecord> {
-        let bucket = self.engine.bucket(name).await.map_err(from_engine)?;
+        let authorized = req
+            .extensions
+            .get::<AuthorizedBucket>()
+            .filter(|authorized| authorized.0.name == name);
+        let bucket = match authorized {
+            Some(authorized) => authorized.0.clone(),
+            None => self.engine.bucket(name).await.map_err(from_engine)?,
+        };
         let expected_owner = req.headers.get(expected_owner_header).map(http::HeaderValue::as_bytes);
         if expected_owner.is_some_and(|owner| owner != bucket.owner.as_bytes()) {
             return Err(s3_error!(AccessDenied, "Access Denied"));

@@ -44,8 +44,12 @@ pub(super) fn body_stream(body: Option<StreamingBlob>) -> ByteStream {
 }
 
 /// Refuses bodies whose declared size is over `limit` before a byte of them
-/// is stored.
-pub(super) fn check_declared_size(headers: &HeaderMap, content_length: Option<i64>, limit: u64) -> S3Result<()> {
+/// is stored; returns the declared size, if the request declares one.
+pub(super) fn check_declared_size(
+    headers: &HeaderMap,
+    content_length: Option<i64>,
+    limit: u64,
+) -> S3Result<Option<u64>> {
     let decoded = headers
         .get("x-amz-decoded-content-length")
         .and_then(|value| value.to_str().ok())
@@ -57,7 +61,7 @@ pub(super) fn check_declared_size(headers: &HeaderMap, content_length: Option<i6
             "Your proposed upload exceeds the maximum allowed object size."
         ));
     }
-    Ok(())
+    Ok(declared)
 }
 
 /// Fills the fields GET and HEAD share (their outputs are distinct types
@@ -227,7 +231,9 @@ impl CofferS3 {
     pub(super) async fn do_put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
         let bucket = self.target_bucket(&req, &req.input.bucket).await?;
         let user = self.caller(&req)?;
-        check_declared_size(&req.headers, req.input.content_length, PUT_OBJECT_BYTES_MAX)?;
+        if let Some(size) = check_declared_size(&req.headers, req.input.content_length, PUT_OBJECT_BYTES_MAX)? {
+            self.check_quota(&bucket, &req.input.key, size).await?;
+        }
         let declared = Declared::from_headers(&req.headers, DEFAULT_ALGORITHM)?;
         let acl = self.requested_object_acl(&req.headers, &bucket, &user.id).await?;
         let lock = self.requested_lock(&bucket, lock_headers!(req.input)).await?;
