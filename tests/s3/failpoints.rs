@@ -156,7 +156,10 @@ async fn a_completion_cut_before_its_commit_leaves_the_upload_to_complete_again(
 async fn a_panic_while_serving_answers_internal_error() {
     let s = Server::start_with_args(&["--failpoint", "before-data-fsync=panic"]);
     let b = s.new_bucket("panic").await;
-    let resp = s.signed("PUT", &format!("/{b}/k"), &[], &[], b"bytes");
+    // Larger than any object kept inline in the database, so the PUT stages
+    // its body in a file and reaches the point.
+    let body = vec![b'x'; 64 << 10];
+    let resp = s.signed("PUT", &format!("/{b}/k"), &[], &[], &body);
     resp.assert_s3_error(500, "InternalError");
     let id = resp.header("x-amz-request-id").expect("a request id").to_owned();
     assert_eq!(resp.xml("RequestId").as_deref(), Some(id.as_str()), "{resp}");
