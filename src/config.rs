@@ -113,6 +113,11 @@ pub struct Options {
     /// Bytes per second a background scrub reads at most [default: 33554432].
     #[arg(long, value_name = "BYTES", env = "COFFER_SCRUB_RATE")]
     pub scrub_rate: Option<u64>,
+    /// Objects of up to this many bytes (plain, unencrypted) are kept in the
+    /// metadata database instead of files of their own: one commit and no
+    /// file per small PUT. 0 keeps every object in a file [default: 16384].
+    #[arg(long, value_name = "BYTES", env = "COFFER_INLINE_MAX_BYTES")]
+    pub inline_max_bytes: Option<usize>,
     /// Makes GET /metrics on the admin listener require
     /// `Authorization: Bearer TOKEN`; without it, /metrics is open.
     #[arg(long, value_name = "TOKEN", env = "COFFER_METRICS_TOKEN", hide_env_values = true)]
@@ -157,6 +162,7 @@ pub struct Settings {
     pub max_connections: NonZeroUsize,
     pub scrub_interval: u64,
     pub scrub_rate: u64,
+    pub inline_max_bytes: usize,
     pub metrics_token: Option<String>,
     pub log_format: Option<LogFormat>,
     #[cfg(feature = "failpoints")]
@@ -203,6 +209,7 @@ impl Options {
             max_connections: self.max_connections.or(fallback.max_connections),
             scrub_interval: self.scrub_interval.or(fallback.scrub_interval),
             scrub_rate: self.scrub_rate.or(fallback.scrub_rate),
+            inline_max_bytes: self.inline_max_bytes.or(fallback.inline_max_bytes),
             metrics_token: self.metrics_token.or(fallback.metrics_token),
             log_format: self.log_format.or(fallback.log_format),
             #[cfg(feature = "failpoints")]
@@ -243,6 +250,7 @@ impl Options {
                 .unwrap_or(NonZeroUsize::new(DEFAULT_MAX_CONNECTIONS).expect("not zero")),
             scrub_interval: self.scrub_interval.unwrap_or(DEFAULT_SCRUB_INTERVAL),
             scrub_rate: self.scrub_rate.unwrap_or(DEFAULT_SCRUB_RATE),
+            inline_max_bytes: self.inline_max_bytes.unwrap_or(coffer_store::DEFAULT_INLINE_MAX_BYTES),
             metrics_token: self.metrics_token,
             log_format: self.log_format,
             #[cfg(feature = "failpoints")]

@@ -63,7 +63,9 @@ pub async fn serve(args: Settings) -> anyhow::Result<()> {
         fail::cfg(name, actions).map_err(|err| anyhow::anyhow!("--failpoint {failpoint}: {err}"))?;
     }
     let (root, source) = credentials::root_keys(&args.data_dir, args.access_key, args.secret_key)?;
-    let store = Store::open(&args.data_dir).with_context(|| format!("opening {}", args.data_dir.display()))?;
+    let store = Store::open(&args.data_dir)
+        .with_context(|| format!("opening {}", args.data_dir.display()))?
+        .with_inline_max_bytes(args.inline_max_bytes);
     let engine: Arc<dyn Engine> = Arc::new(store.clone());
     let users = engine.list_users().await?;
     let keys = KeyStore::from_records(&users, engine.list_keys().await?);

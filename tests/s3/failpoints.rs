@@ -14,21 +14,27 @@ use crate::common::*;
 /// The points in write order, and whether a crash there keeps the new state.
 const POINTS: [(&str, bool); 5] = [
     ("before-data-fsync", false),
-    ("before-directory-fsync", false),
     ("before-metadata", false),
     ("before-commit", false),
+    ("before-directory-fsync", false),
     ("after-commit", true),
 ];
 
 /// A server holding `k` = "old" and `keep` = "kept" in bucket `b`, restarted
 /// to crash at `point`.
 async fn armed(point: &str) -> (Server, String) {
-    let mut s = Server::start().await;
+    armed_with(point, &[]).await
+}
+
+/// [`armed`], the server started with `args` too.
+async fn armed_with(point: &str, args: &[&str]) -> (Server, String) {
+    let mut s = Server::start_with_args(args);
     let b = s.new_bucket("failpoint").await;
     s.put(&b, "k", "old").await;
     s.put(&b, "keep", "kept").await;
     assert!(s.terminate(Duration::from_secs(30)).is_some());
-    s.restart_with_args(&["--failpoint", &format!("{point}=return")]);
+    let failpoint = format!("{point}=return");
+    s.restart_with_args(&[args, &["--failpoint", &failpoint]].concat());
     (s, b)
 }
 
@@ -65,6 +71,28 @@ async fn an_overwrite_cut_at_any_point_leaves_the_old_object_or_the_new_one() {
             2,
             "{point}: one data file per object, no orphan"
         );
+    }
+}
+
+#[tokio::test]
+async fn an_inline_overwrite_cut_at_any_point_leaves_the_old_object_or_the_new_one() {
+    // Kept in the database, a small object has no data file to write.
+    for (point, keeps_new) in POINTS.into_iter().filter(|(point, _)| *point != "before-data-fsync") {
+        let (mut s, b) = armed_with(point, &["--inline-max-bytes", "1024"]).await;
+        let put = s
+            .client
+            .put_object()
+            .bucket(&b)
+            .key("k")
+            .body(ByteStream::from_static(b"new"))
+            .send()
+            .await;
+        assert!(put.is_err(), "{point}: the write was never acknowledged");
+        crashed_and_restarted(&mut s, point);
+        let expected: &[u8] = if keeps_new { b"new" } else { b"old" };
+        assert_eq!(s.get(&b, "k").await, expected, "{point}");
+        assert_eq!(s.get(&b, "keep").await, b"kept", "{point}");
+        assert_eq!(count_files(&s.blobs_dir()), 0, "{point}: no data file at all");
     }
 }
 

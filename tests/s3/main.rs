@@ -27,6 +27,7 @@ mod extras;
 mod failpoints;
 mod fairness;
 mod faults;
+mod inline;
 mod integrity;
 mod lifecycle;
 mod list;

@@ -117,7 +117,7 @@ impl Checksums {
 /// One stretch of an object's bytes, held by one data file. A single PUT makes
 /// one segment; a multipart upload makes one per part, in part order, so that
 /// completing an upload never copies bytes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Segment {
     /// The backend's name for the data file.
     pub blob: String,
@@ -134,6 +134,10 @@ pub struct Segment {
     /// sealed (encrypted at rest); `None` for plain data.
     #[serde(default)]
     pub salt: Option<Vec<u8>>,
+    /// Whether the backend keeps the bytes with the metadata rather than in a
+    /// data file of their own (small objects).
+    #[serde(default)]
+    pub inline: bool,
 }
 
 /// The retention mode anyone allowed may override.
@@ -305,6 +309,7 @@ impl PartRecord {
             etag: Some(self.etag.clone()),
             checksums: self.checksums.clone(),
             salt: self.salt.clone(),
+            inline: false,
         }
     }
 }

@@ -239,7 +239,7 @@ mod tests {
                         crc32c: with_crc.then(|| BASE64.encode(s3s::crypto::Crc32c::checksum(bytes))),
                         ..Default::default()
                     },
-                    salt: None,
+                    ..Segment::default()
                 })
                 .collect(),
             storage_class: None,

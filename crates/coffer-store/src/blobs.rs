@@ -7,13 +7,14 @@
 
 use std::fs;
 use std::io::{self, SeekFrom};
+use std::path::PathBuf;
 
 use bytes::{Bytes, BytesMut};
 use coffer_engine::{ByteRange, ByteStream, EngineError, EngineResult, ObjectRecord, Segment};
 use futures::{StreamExt, TryStreamExt, future, stream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::layout::{Layout, sync_dir};
+use crate::layout::Layout;
 use crate::sealed::{
     BlobKey, CHUNK_PLAIN_BYTES, CHUNK_SEALED_BYTES, Opener, Sealer, chunk_count, sealed_len, sealed_range,
 };
@@ -73,6 +74,9 @@ impl Drop for StagedBlob {
 pub struct PromotedBlob {
     id: String,
     size: u64,
+    /// The directory whose entry for the file must be synced before a record
+    /// refers to it durably.
+    pub directory: PathBuf,
 }
 
 impl PromotedBlob {
@@ -80,10 +84,7 @@ impl PromotedBlob {
         Segment {
             blob: self.id.clone(),
             size: self.size,
-            part_number: 0,
-            etag: None,
-            checksums: Default::default(),
-            salt: None,
+            ..Segment::default()
         }
     }
 }
@@ -134,22 +135,21 @@ impl Blobs {
 
     /// Refuses a write of `bytes` that would leave less free space than the
     /// metadata's reserve.
-    fn check_room(&self, bytes: usize) -> EngineResult<()> {
+    pub fn check_room(&self, bytes: usize) -> EngineResult<()> {
         match self.layout.has_room_for(bytes as u64)? {
             true => Ok(()),
             false => Err(EngineError::StorageFull),
         }
     }
 
-    /// Moves a staged file into `blobs/` durably (rename, then fsync the
-    /// directory). Blocking.
+    /// Moves a staged file into `blobs/`. The rename is durable once the
+    /// directory it names, [`PromotedBlob::directory`], is synced. Blocking.
     pub fn promote(&self, mut staged: StagedBlob) -> EngineResult<PromotedBlob> {
         let target = self.layout.blob_file(&staged.id);
         fs::rename(self.layout.staging_file(&staged.id), &target)?;
         staged.promoted = true;
-        crash_point!("before-directory-fsync");
-        sync_dir(&self.layout.blob_dir(&staged.id)).map_err(write_error)?;
         Ok(PromotedBlob {
+            directory: self.layout.blob_dir(&staged.id),
             id: std::mem::take(&mut staged.id),
             size: staged.size,
         })

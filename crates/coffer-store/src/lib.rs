@@ -25,6 +25,7 @@ macro_rules! crash_point {
 }
 
 pub mod blobs;
+mod group_commit;
 pub mod layout;
 pub mod meta;
 pub mod recovery;
@@ -32,29 +33,41 @@ pub mod sealed;
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
 use coffer_engine::{
     BucketChange, BucketRecord, BucketUsage, ByteRange, ByteStream, DeleteOptions, Deleted, Engine, EngineError,
     EngineResult, KeyRecord, ListPage, ListQuery, ListedVersion, ObjectChange, ObjectRecord, PartRecord, SealingKey,
     Segment, StagedData, UploadRecord, UserRecord, WriteCondition,
 };
+use futures::{StreamExt, stream};
 
 use crate::blobs::{Blobs, StagedBlob};
 use crate::layout::Layout;
 use crate::meta::Meta;
 use crate::sealed::{BlobKey, SALT_BYTES};
 
+/// The largest plain body kept inline, in the metadata database, unless
+/// [`Store::with_inline_max_bytes`] says otherwise: a small object then costs
+/// one database commit and no file of its own.
+pub const DEFAULT_INLINE_MAX_BYTES: usize = 16 << 10;
+
 /// The embedded engine. Cheap to clone; clones share one database.
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<Inner>,
+    inline_max_bytes: usize,
 }
 
 struct Inner {
     blobs: Blobs,
     meta: Meta,
     layout: Layout,
+    /// Set when a data file may have been left without a record: the next
+    /// start then sweeps orphans even after a clean shutdown.
+    sweep_at_next_start: AtomicBool,
 }
 
 impl Store {
@@ -68,15 +81,37 @@ impl Store {
         recovery::recover(&layout, &meta)?;
         layout.mark_running()?;
         Ok(Store {
-            inner: Arc::new(Inner { blobs, meta, layout }),
+            inner: Arc::new(Inner {
+                blobs,
+                meta,
+                layout,
+                sweep_at_next_start: AtomicBool::new(false),
+            }),
+            inline_max_bytes: DEFAULT_INLINE_MAX_BYTES,
         })
     }
 
-    /// Records a clean shutdown, so the next start can skip the orphan sweep.
-    pub fn close(&self) -> EngineResult<()> {
-        self.inner.layout.mark_stopped()
+    /// Keeps plain bodies of up to `max` bytes in the metadata database
+    /// rather than in files of their own; 0 keeps every body in a file.
+    pub fn with_inline_max_bytes(mut self, max: usize) -> Store {
+        self.inline_max_bytes = max;
+        self
     }
 
+    /// Records a clean shutdown, so the next start can skip the orphan sweep
+    /// (unless a failed write may have left an orphan behind).
+    pub fn close(&self) -> EngineResult<()> {
+        match self.inner.sweep_at_next_start.load(Ordering::Relaxed) {
+            true => Ok(()),
+            false => self.inner.layout.mark_stopped(),
+        }
+    }
+
+    /// Runs `work` (which writes, or touches data files) on the blocking
+    /// pool. Reads of the metadata alone run on the calling task instead:
+    /// redb's readers never wait for its writer, and its cache or the page
+    /// cache serve them in microseconds, less than the hop to another thread
+    /// would cost.
     async fn blocking<T, F>(&self, work: F) -> EngineResult<T>
     where
         T: Send + 'static,
@@ -91,23 +126,34 @@ impl Store {
 
 /// The data files of an object version.
 fn blobs_of(object: &ObjectRecord) -> impl Iterator<Item = &str> {
-    object.segments.iter().map(|segment| segment.blob.as_str())
+    object
+        .segments
+        .iter()
+        .filter(|segment| !segment.inline)
+        .map(|segment| segment.blob.as_str())
 }
 
 fn blobs_of_parts(parts: &[PartRecord]) -> impl Iterator<Item = &str> {
     parts.iter().map(|part| part.blob.as_str())
 }
 
-/// A staged body and, when it is sealed, the salt of its file's key.
+/// A staged body: a file, with the salt of its key when it is sealed, or the
+/// bytes of a small plain body, to be kept with its record.
 #[derive(Debug)]
-struct Staged {
-    blob: StagedBlob,
-    salt: Option<[u8; SALT_BYTES]>,
+enum Staged {
+    File {
+        blob: StagedBlob,
+        salt: Option<[u8; SALT_BYTES]>,
+    },
+    Inline(Bytes),
 }
 
 impl StagedData for Staged {
     fn size(&self) -> u64 {
-        self.blob.size()
+        match self {
+            Staged::File { blob, .. } => blob.size(),
+            Staged::Inline(bytes) => bytes.len() as u64,
+        }
     }
 
     fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send> {
@@ -123,17 +169,64 @@ fn staged_here(staged: Box<dyn StagedData>) -> EngineResult<Staged> {
         .map_err(|_| EngineError::Internal("staged data from another engine".into()))
 }
 
+/// A body read up to a limit: whole, or too large, and then still whole as
+/// a stream (the bytes read so far, then the rest).
+enum Gathered {
+    Whole(Bytes),
+    TooLarge(ByteStream),
+}
+
+async fn gather_small(mut body: ByteStream, max: usize) -> EngineResult<Gathered> {
+    let mut gathered = BytesMut::new();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(EngineError::Body)?;
+        if gathered.len() + chunk.len() > max {
+            let read = [Ok(gathered.freeze()), Ok(chunk)];
+            return Ok(Gathered::TooLarge(stream::iter(read).chain(body).boxed()));
+        }
+        gathered.extend_from_slice(&chunk);
+    }
+    Ok(Gathered::Whole(gathered.freeze()))
+}
+
 impl Inner {
-    /// Moves staged bytes into place, then runs `commit` with the new data
-    /// file's segment; if the commit fails, the file is removed again.
-    fn commit_staged<T>(&self, staged: Staged, commit: impl FnOnce(Segment) -> EngineResult<T>) -> EngineResult<T> {
-        let mut segment = self.blobs.promote(staged.blob)?.segment();
-        segment.salt = staged.salt.map(Vec::from);
+    /// Moves staged bytes into place, then runs `commit` with the segment
+    /// that names them, and the bytes themselves when they are to be kept
+    /// inline; if the commit fails, a new data file is removed again.
+    fn commit_staged<T>(
+        &self,
+        staged: Staged,
+        commit: impl FnOnce(Segment, Option<&[u8]>) -> EngineResult<T>,
+    ) -> EngineResult<T> {
+        let (blob, salt) = match staged {
+            Staged::File { blob, salt } => (blob, salt),
+            Staged::Inline(bytes) => {
+                let segment = Segment {
+                    blob: uuid::Uuid::new_v4().simple().to_string(),
+                    size: bytes.len() as u64,
+                    inline: true,
+                    ..Segment::default()
+                };
+                crash_point!("before-metadata");
+                return commit(segment, Some(&bytes));
+            }
+        };
+        let promoted = self.blobs.promote(blob)?;
+        let mut segment = promoted.segment();
+        segment.salt = salt.map(Vec::from);
+        self.meta.directory_changed(promoted.directory);
         crash_point!("before-metadata");
         let blob = segment.blob.clone();
-        let committed = commit(segment);
-        if committed.is_err() {
-            self.blobs.release([blob.as_str()]);
+        let committed = commit(segment, None);
+        match &committed {
+            // Failing in storage, the commit may have happened but not been
+            // made durable, so the record may still name the file: keep it
+            // for the orphan sweep of the next start to judge.
+            Err(EngineError::Io(_) | EngineError::Internal(_)) => {
+                self.sweep_at_next_start.store(true, Ordering::Relaxed)
+            }
+            Err(_) => self.blobs.release([blob.as_str()]),
+            Ok(_) => {}
         }
         committed
     }
@@ -146,17 +239,15 @@ impl Engine for Store {
     }
 
     async fn bucket(&self, name: &str) -> EngineResult<BucketRecord> {
-        let name = name.to_owned();
-        self.blocking(move |inner| inner.meta.bucket(&name)).await
+        self.inner.meta.bucket(name)
     }
 
     async fn list_buckets(&self) -> EngineResult<Vec<BucketRecord>> {
-        self.blocking(|inner| inner.meta.list_buckets()).await
+        self.inner.meta.list_buckets()
     }
 
     async fn bucket_usage(&self, bucket: &str) -> EngineResult<BucketUsage> {
-        let bucket = bucket.to_owned();
-        self.blocking(move |inner| inner.meta.bucket_usage(&bucket)).await
+        self.inner.meta.bucket_usage(bucket)
     }
 
     async fn update_bucket(&self, name: &str, change: BucketChange) -> EngineResult<BucketRecord> {
@@ -182,8 +273,20 @@ impl Engine for Store {
         let key = sealing
             .zip(salt)
             .map(|(sealing, salt)| BlobKey::derive(&sealing.0, &salt));
+        let body = match key {
+            Some(_) => body,
+            None => match gather_small(body, self.inline_max_bytes).await? {
+                Gathered::Whole(bytes) => {
+                    // Inline bytes go to the database, which must not eat
+                    // into the reserve kept for its own commits.
+                    self.inner.blobs.check_room(bytes.len())?;
+                    return Ok(Box::new(Staged::Inline(bytes)));
+                }
+                Gathered::TooLarge(body) => body,
+            },
+        };
         let blob = self.inner.blobs.stage(body, key.as_ref()).await?;
-        Ok(Box::new(Staged { blob, salt }))
+        Ok(Box::new(Staged::File { blob, salt }))
     }
 
     async fn put_object(
@@ -196,9 +299,9 @@ impl Engine for Store {
         let staged = staged_here(staged)?;
         let bucket = bucket.to_owned();
         self.blocking(move |inner| {
-            let (stored, displaced) = inner.commit_staged(staged, |segment| {
+            let (stored, displaced) = inner.commit_staged(staged, |segment, inline_data| {
                 object.segments = vec![segment];
-                inner.meta.put_object(&bucket, object, &condition)
+                inner.meta.put_object(&bucket, object, &condition, inline_data)
             })?;
             inner.blobs.release(displaced.iter().flat_map(blobs_of));
             Ok(stored)
@@ -207,9 +310,7 @@ impl Engine for Store {
     }
 
     async fn object(&self, bucket: &str, key: &str, version_id: Option<&str>) -> EngineResult<ObjectRecord> {
-        let (bucket, key, version_id) = (bucket.to_owned(), key.to_owned(), version_id.map(str::to_owned));
-        self.blocking(move |inner| inner.meta.object(&bucket, &key, version_id.as_deref()))
-            .await
+        self.inner.meta.object(bucket, key, version_id)
     }
 
     async fn open(
@@ -220,6 +321,21 @@ impl Engine for Store {
     ) -> EngineResult<ByteStream> {
         if sealing.is_none() && object.segments.iter().any(|segment| segment.salt.is_some()) {
             return Err(EngineError::Internal("sealed data opened without its key".into()));
+        }
+        if let [segment] = object.segments.as_slice()
+            && segment.inline
+        {
+            let data = self.inner.meta.inline_data(&segment.blob)?;
+            let data = Bytes::from(data.ok_or(EngineError::VersionGone)?);
+            let range = range.map_or(0..data.len(), |range| range.first as usize..range.end as usize);
+            if range.start > range.end || range.end > data.len() {
+                return Err(EngineError::Internal("inline data is shorter than its record".into()));
+            }
+            let data = data.slice(range);
+            return Ok(match data.is_empty() {
+                true => stream::empty().boxed(),
+                false => stream::once(async { Ok(data) }).boxed(),
+            });
         }
         let base = sealing.map(|sealing| sealing.0);
         self.inner
@@ -263,9 +379,7 @@ impl Engine for Store {
     }
 
     async fn list_objects(&self, bucket: &str, query: &ListQuery) -> EngineResult<ListPage> {
-        let (bucket, query) = (bucket.to_owned(), query.clone());
-        self.blocking(move |inner| inner.meta.list_objects(&bucket, &query))
-            .await
+        self.inner.meta.list_objects(bucket, query)
     }
 
     async fn list_object_versions(
@@ -274,9 +388,7 @@ impl Engine for Store {
         query: &ListQuery,
         version_id_marker: Option<&str>,
     ) -> EngineResult<ListPage<ListedVersion>> {
-        let (bucket, query, marker) = (bucket.to_owned(), query.clone(), version_id_marker.map(str::to_owned));
-        self.blocking(move |inner| inner.meta.list_object_versions(&bucket, &query, marker.as_deref()))
-            .await
+        self.inner.meta.list_object_versions(bucket, query, version_id_marker)
     }
 
     async fn create_upload(&self, bucket: &str, upload: UploadRecord) -> EngineResult<()> {
@@ -286,9 +398,7 @@ impl Engine for Store {
     }
 
     async fn upload(&self, bucket: &str, key: &str, upload_id: &str) -> EngineResult<UploadRecord> {
-        let (bucket, key, upload_id) = (bucket.to_owned(), key.to_owned(), upload_id.to_owned());
-        self.blocking(move |inner| inner.meta.upload(&bucket, &key, &upload_id))
-            .await
+        self.inner.meta.upload(bucket, key, upload_id)
     }
 
     async fn put_part(
@@ -299,10 +409,21 @@ impl Engine for Store {
         mut part: PartRecord,
         staged: Box<dyn StagedData>,
     ) -> EngineResult<()> {
-        let staged = staged_here(staged)?;
+        // Parts are kept in files, as a completed upload's segments name them.
+        let staged = match staged_here(staged)? {
+            Staged::Inline(bytes) => Staged::File {
+                blob: self
+                    .inner
+                    .blobs
+                    .stage(stream::once(async { Ok(bytes) }).boxed(), None)
+                    .await?,
+                salt: None,
+            },
+            file => file,
+        };
         let (bucket, key, upload_id) = (bucket.to_owned(), key.to_owned(), upload_id.to_owned());
         self.blocking(move |inner| {
-            let replaced = inner.commit_staged(staged, |segment| {
+            let replaced = inner.commit_staged(staged, |segment, _| {
                 part.blob = segment.blob;
                 part.salt = segment.salt;
                 inner.meta.put_part(&bucket, &key, &upload_id, &part)
@@ -321,9 +442,7 @@ impl Engine for Store {
         after: u32,
         max_parts: usize,
     ) -> EngineResult<(Vec<PartRecord>, bool)> {
-        let (bucket, key, upload_id) = (bucket.to_owned(), key.to_owned(), upload_id.to_owned());
-        self.blocking(move |inner| inner.meta.list_parts(&bucket, &key, &upload_id, after, max_parts))
-            .await
+        self.inner.meta.list_parts(bucket, key, upload_id, after, max_parts)
     }
 
     async fn complete_upload(
@@ -360,9 +479,7 @@ impl Engine for Store {
         query: &ListQuery,
         upload_id_marker: Option<&str>,
     ) -> EngineResult<ListPage<UploadRecord>> {
-        let (bucket, query, marker) = (bucket.to_owned(), query.clone(), upload_id_marker.map(str::to_owned));
-        self.blocking(move |inner| inner.meta.list_uploads(&bucket, &query, marker.as_deref()))
-            .await
+        self.inner.meta.list_uploads(bucket, query, upload_id_marker)
     }
 
     async fn put_bucket_config(&self, bucket: &str, kind: &str, document: Option<Vec<u8>>) -> EngineResult<()> {
@@ -372,9 +489,7 @@ impl Engine for Store {
     }
 
     async fn bucket_config(&self, bucket: &str, kind: &str) -> EngineResult<Option<Vec<u8>>> {
-        let (bucket, kind) = (bucket.to_owned(), kind.to_owned());
-        self.blocking(move |inner| inner.meta.bucket_config(&bucket, &kind))
-            .await
+        self.inner.meta.bucket_config(bucket, kind)
     }
 
     async fn create_user(&self, user: UserRecord) -> EngineResult<()> {
@@ -387,7 +502,7 @@ impl Engine for Store {
     }
 
     async fn list_users(&self) -> EngineResult<Vec<UserRecord>> {
-        self.blocking(|inner| inner.meta.list_users()).await
+        self.inner.meta.list_users()
     }
 
     async fn create_key(&self, key: KeyRecord) -> EngineResult<()> {
@@ -404,6 +519,6 @@ impl Engine for Store {
     }
 
     async fn list_keys(&self) -> EngineResult<Vec<KeyRecord>> {
-        self.blocking(|inner| inner.meta.list_keys()).await
+        self.inner.meta.list_keys()
     }
 }

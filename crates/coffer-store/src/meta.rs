@@ -11,6 +11,9 @@
 //! - `keys`: access key → [`KeyRecord`]
 //! - `counters`: name → u64 (big-endian); `version` numbers every version ever
 //!   written, so that no two versions share a sequence
+//! - `inline_data`: data name → the bytes of a segment kept in the database
+//!   ([`coffer_engine::Segment::inline`]), written and removed in the same
+//!   transaction as the version that refers to it
 //! - `bucket_usage`: bucket name → [`BucketUsage`], changed in the same
 //!   transaction as every version or upload written or removed, so reading
 //!   it is one lookup; absent for a bucket that holds nothing yet
@@ -29,17 +32,20 @@
 
 use std::collections::HashSet;
 use std::ops::Bound;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use coffer_engine::{
     BucketChange, BucketRecord, BucketUsage, DeleteOptions, Deleted, EngineError, EngineResult, KeyRecord, ListEntry,
     ListPage, ListQuery, Listed, ListedVersion, NULL_VERSION_ID, ObjectChange, ObjectRecord, PartRecord, UploadRecord,
     UserRecord, WriteCondition,
 };
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableHandle, WriteTransaction};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition, TableHandle, WriteTransaction};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
+
+use crate::group_commit::GroupCommit;
+use crate::layout::sync_dir;
 
 type Table = TableDefinition<'static, &'static [u8], &'static [u8]>;
 
@@ -53,6 +59,7 @@ const PARTS: Table = TableDefinition::new("parts");
 const BUCKET_CONFIGS: Table = TableDefinition::new("bucket_configs");
 const USERS: Table = TableDefinition::new("users");
 const KEYS: Table = TableDefinition::new("keys");
+const INLINE_DATA: Table = TableDefinition::new("inline_data");
 const COUNTERS: TableDefinition<'static, &'static str, u64> = TableDefinition::new("counters");
 const USAGE_TABLE_NAME: &str = "bucket_usage";
 const USAGE: Table = TableDefinition::new(USAGE_TABLE_NAME);
@@ -62,6 +69,11 @@ const VERSION_COUNTER: &str = "version";
 const VERSION_SUFFIX_LEN: usize = 1 + 8;
 /// Hex digits of the sequence, then of random bits, in a version id.
 const VERSION_ID_HEX_LEN: usize = 32;
+
+/// redb's page cache. The operating system's page cache holds the file too,
+/// so this stays small, bounding the server's own memory whatever the store's
+/// size.
+const CACHE_BYTES: usize = 32 << 20;
 
 /// The first byte of every stored value: the encoding that follows.
 const RECORD_FORMAT_V1: u8 = 1;
@@ -234,17 +246,31 @@ fn remove_upload(txn: &WriteTransaction, bucket: &str, key: &str, upload_id: &st
 /// The metadata database.
 pub struct Meta {
     db: Database,
+    group: GroupCommit,
 }
 
 impl Meta {
     pub fn open(path: &Path) -> EngineResult<Meta> {
-        let db = Database::create(path).map_err(internal)?;
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)
+            .map_err(internal)?;
         let txn = db.begin_write().map_err(internal)?;
         let usage_kept = txn
             .list_tables()
             .map_err(internal)?
             .any(|table| table.name() == USAGE_TABLE_NAME);
-        for table in [BUCKETS, VERSIONS, UPLOADS, PARTS, BUCKET_CONFIGS, USERS, KEYS, USAGE] {
+        for table in [
+            BUCKETS,
+            VERSIONS,
+            UPLOADS,
+            PARTS,
+            BUCKET_CONFIGS,
+            USERS,
+            KEYS,
+            USAGE,
+            INLINE_DATA,
+        ] {
             txn.open_table(table).map_err(internal)?;
         }
         txn.open_table(COUNTERS).map_err(internal)?;
@@ -253,17 +279,42 @@ impl Meta {
             count_usage(&txn)?;
         }
         txn.commit().map_err(internal)?;
-        Ok(Meta { db })
+        Ok(Meta {
+            db,
+            group: GroupCommit::default(),
+        })
     }
 
-    /// Runs `work` in a write transaction and commits it durably if it succeeds.
+    /// Runs `work` in a write transaction and, if it succeeds, commits it and
+    /// returns once the commit is durable: concurrent writes share one durable
+    /// commit (see [`crate::group_commit`]).
     fn write<T>(&self, work: impl FnOnce(&WriteTransaction) -> EngineResult<T>) -> EngineResult<T> {
-        let txn = self.db.begin_write().map_err(internal)?;
+        let mut txn = self.db.begin_write().map_err(internal)?;
+        txn.set_durability(Durability::None).map_err(internal)?;
         let result = work(&txn)?;
         crash_point!("before-commit");
         txn.commit().map_err(internal)?;
+        let ticket = self.group.committed();
+        self.group.wait_durable(
+            ticket,
+            || self.db.begin_write().map_err(internal),
+            |mut empty, directories| {
+                crash_point!("before-directory-fsync");
+                for directory in directories {
+                    sync_dir(directory)?;
+                }
+                empty.set_durability(Durability::Immediate).map_err(internal)?;
+                empty.commit().map_err(internal)
+            },
+        )?;
         crash_point!("after-commit");
         Ok(result)
+    }
+
+    /// Notes that `directory` gained an entry that the next write will refer
+    /// to: the entry is made durable before that write is.
+    pub fn directory_changed(&self, directory: PathBuf) {
+        self.group.directory_changed(directory);
     }
 
     fn read(&self) -> EngineResult<redb::ReadTransaction> {
@@ -346,13 +397,31 @@ impl Meta {
 
     /// Writes `object` as the current version of its key if `condition`
     /// holds; returns the record as stored and the version it displaced.
+    /// `inline_data` is the bytes of its one segment when that segment is
+    /// [`coffer_engine::Segment::inline`].
     pub fn put_object(
         &self,
         bucket: &str,
         object: ObjectRecord,
         condition: &WriteCondition,
+        inline_data: Option<&[u8]>,
     ) -> EngineResult<(ObjectRecord, Option<ObjectRecord>)> {
-        self.write(|txn| write_version(txn, bucket, object, condition))
+        self.write(|txn| {
+            if let (Some(data), [segment]) = (inline_data, object.segments.as_slice()) {
+                txn.open_table(INLINE_DATA)
+                    .map_err(internal)?
+                    .insert(segment.blob.as_bytes(), data)
+                    .map_err(internal)?;
+            }
+            write_version(txn, bucket, object, condition)
+        })
+    }
+
+    /// The bytes of an inline segment; `None` once its version is removed.
+    pub fn inline_data(&self, blob: &str) -> EngineResult<Option<Vec<u8>>> {
+        let table = self.read()?.open_table(INLINE_DATA).map_err(internal)?;
+        let data = table.get(blob.as_bytes()).map_err(internal)?;
+        Ok(data.map(|data| data.value().to_vec()))
     }
 
     pub fn object(&self, bucket: &str, key: &str, version_id: Option<&str>) -> EngineResult<ObjectRecord> {
@@ -415,7 +484,7 @@ impl Meta {
                     return Ok((nothing, None));
                 };
                 check_removable(&removed, options.bypass_governance)?;
-                versions.remove(row.as_slice()).map_err(internal)?;
+                remove_version(txn, &mut versions, &row, &removed)?;
                 release(txn, bucket, &removed)?;
                 let deleted = Deleted {
                     version_id: Some(removed.version_id.clone()),
@@ -426,7 +495,7 @@ impl Meta {
             let removed = if bucket_record.versioning_enabled() {
                 None
             } else {
-                remove_null_version(&mut versions, bucket, key, options.bypass_governance)?
+                remove_null_version(txn, &mut versions, bucket, key, options.bypass_governance)?
             };
             if let Some(removed) = &removed {
                 release(txn, bucket, removed)?;
@@ -1023,6 +1092,7 @@ fn check_removable(object: &ObjectRecord, bypass_governance: bool) -> EngineResu
 /// Removes the null version of `key`, if there is one and it may be removed;
 /// returns it.
 fn remove_null_version(
+    txn: &WriteTransaction,
     versions: &mut redb::Table<&'static [u8], &'static [u8]>,
     bucket: &str,
     key: &str,
@@ -1032,8 +1102,24 @@ fn remove_null_version(
         return Ok(None);
     };
     check_removable(&null_version, bypass_governance)?;
-    versions.remove(row.as_slice()).map_err(internal)?;
+    remove_version(txn, versions, &row, &null_version)?;
     Ok(Some(null_version))
+}
+
+/// Removes the version stored at `row` and whatever data of it the database
+/// keeps; its data files are the caller's to free after the commit.
+fn remove_version(
+    txn: &WriteTransaction,
+    versions: &mut redb::Table<&'static [u8], &'static [u8]>,
+    row: &[u8],
+    removed: &ObjectRecord,
+) -> EngineResult<()> {
+    versions.remove(row).map_err(internal)?;
+    let mut inline_data = txn.open_table(INLINE_DATA).map_err(internal)?;
+    for segment in removed.segments.iter().filter(|segment| segment.inline) {
+        inline_data.remove(segment.blob.as_bytes()).map_err(internal)?;
+    }
+    Ok(())
 }
 
 /// The next version sequence; every version row gets its own.
@@ -1083,7 +1169,7 @@ fn write_version(
         None
     } else {
         object.version_id = NULL_VERSION_ID.to_owned();
-        remove_null_version(&mut versions, bucket, &object.key, false)?
+        remove_null_version(txn, &mut versions, bucket, &object.key, false)?
     };
     update_usage(txn, bucket, |usage| {
         let before = usage.bytes;

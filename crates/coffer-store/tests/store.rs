@@ -69,6 +69,11 @@ async fn read_all(store: &Store, bucket: &str, key: &str) -> Vec<u8> {
     chunks.concat()
 }
 
+/// A store keeping every object in a data file, which these tests count.
+fn open(dir: &Path) -> Store {
+    Store::open(dir).unwrap().with_inline_max_bytes(0)
+}
+
 fn count_files(dir: &Path) -> usize {
     std::fs::read_dir(dir)
         .unwrap()
@@ -102,7 +107,7 @@ fn grouped(start_after: Option<&str>, max_keys: usize) -> ListQuery {
 #[tokio::test]
 async fn listing_groups_by_delimiter_and_pages_past_groups() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = open(dir.path());
     store.create_bucket(bucket("b")).await.unwrap();
     store.create_bucket(bucket("b2")).await.unwrap();
     for key in ["a/1", "a/2", "b", "c/x/1", "c/y", "d", "é"] {
@@ -146,7 +151,7 @@ async fn listing_groups_by_delimiter_and_pages_past_groups() {
 #[tokio::test]
 async fn overwrite_and_delete_free_data_files() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = open(dir.path());
     store.create_bucket(bucket("b")).await.unwrap();
     put(&store, "b", "k", b"first").await;
     put(&store, "b", "k", b"second").await;
@@ -168,7 +173,7 @@ async fn overwrite_and_delete_free_data_files() {
 #[tokio::test]
 async fn an_open_version_stays_readable_after_an_overwrite() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = open(dir.path());
     store.create_bucket(bucket("b")).await.unwrap();
     put(&store, "b", "k", b"old bytes").await;
     let old = store.object("b", "k", None).await.unwrap();
@@ -186,7 +191,7 @@ async fn an_open_version_stays_readable_after_an_overwrite() {
 async fn recovery_removes_staging_files_and_orphans_after_an_unclean_stop() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let store = Store::open(dir.path()).unwrap();
+        let store = open(dir.path());
         store.create_bucket(bucket("b")).await.unwrap();
         put(&store, "b", "kept", b"kept").await;
         // The debris of a crash: a half-received body, and a data file renamed
@@ -195,7 +200,7 @@ async fn recovery_removes_staging_files_and_orphans_after_an_unclean_stop() {
         std::fs::write(dir.path().join("tmp/partial"), b"half").unwrap();
         std::fs::write(dir.path().join("blobs/ab/ab000000000000000000000000000000"), b"orphan").unwrap();
     }
-    let store = Store::open(dir.path()).unwrap();
+    let store = open(dir.path());
     assert_eq!(count_files(&dir.path().join("tmp")), 0);
     assert_eq!(count_files(&dir.path().join("blobs")), 1);
     assert_eq!(read_all(&store, "b", "kept").await, b"kept");
@@ -205,7 +210,7 @@ async fn recovery_removes_staging_files_and_orphans_after_an_unclean_stop() {
 #[tokio::test]
 async fn a_failed_body_leaves_nothing_behind() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = open(dir.path());
     let failing: ByteStream = futures::stream::iter([
         Ok(bytes::Bytes::from_static(b"some")),
         Err(std::io::Error::other("client went away")),
@@ -271,7 +276,7 @@ async fn completion(store: &Store, key: &str, upload_id: &str) -> ObjectRecord {
 #[tokio::test]
 async fn a_part_committed_after_an_abort_is_refused_and_removed() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = open(dir.path());
     store.create_bucket(bucket("b")).await.unwrap();
     store.create_upload("b", upload("k", "u1")).await.unwrap();
     put_part(&store, "k", "u1", 1, b"first part").await.unwrap();
@@ -303,7 +308,7 @@ async fn a_part_committed_after_an_abort_is_refused_and_removed() {
 #[tokio::test]
 async fn complete_reuses_part_files_and_frees_the_rest() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = open(dir.path());
     store.create_bucket(bucket("b")).await.unwrap();
     store.create_upload("b", upload("k", "u1")).await.unwrap();
     for (number, bytes) in [(1, &b"hello "[..]), (2, b"unused"), (3, b"world")] {
@@ -335,7 +340,7 @@ async fn complete_reuses_part_files_and_frees_the_rest() {
 #[tokio::test]
 async fn a_completion_naming_a_replaced_part_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = open(dir.path());
     store.create_bucket(bucket("b")).await.unwrap();
     store.create_upload("b", upload("k", "u1")).await.unwrap();
     put_part(&store, "k", "u1", 1, b"old").await.unwrap();
@@ -352,7 +357,7 @@ async fn a_completion_naming_a_replaced_part_is_refused() {
 #[tokio::test]
 async fn uploads_list_by_key_then_id_and_die_with_their_bucket() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = open(dir.path());
     store.create_bucket(bucket("b")).await.unwrap();
     store.create_bucket(bucket("b2")).await.unwrap();
     for (key, id) in [("a/x", "u2"), ("a/x", "u1"), ("b", "u3"), ("c/y", "u4")] {
@@ -413,7 +418,7 @@ async fn uploads_list_by_key_then_id_and_die_with_their_bucket() {
 #[tokio::test]
 async fn bucket_configurations_are_kept_per_kind_and_die_with_their_bucket() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = open(dir.path());
     store.create_bucket(bucket("b")).await.unwrap();
     store.create_bucket(bucket("b2")).await.unwrap();
     store
@@ -457,7 +462,7 @@ async fn bucket_configurations_are_kept_per_kind_and_die_with_their_bucket() {
 async fn a_database_from_before_versioning_keeps_its_objects() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let store = Store::open(dir.path()).unwrap();
+        let store = open(dir.path());
         store.create_bucket(bucket("b")).await.unwrap();
         store.close().unwrap();
     }
@@ -476,7 +481,7 @@ async fn a_database_from_before_versioning_keeps_its_objects() {
         }
         txn.commit().unwrap();
     }
-    let store = Store::open(dir.path()).unwrap();
+    let store = open(dir.path());
     let page = store.list_objects("b", &grouped(None, 10)).await.unwrap();
     assert_eq!(names(&page), ["a", "b/*"]);
     assert_eq!(
@@ -506,7 +511,7 @@ async fn a_database_from_before_versioning_keeps_its_objects() {
 #[tokio::test]
 async fn sealed_objects_need_their_key_and_their_salt_is_per_file() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = open(dir.path());
     store.create_bucket(bucket("b")).await.unwrap();
     let key = SealingKey([7; 32]);
     for name in ["one", "two"] {
@@ -571,7 +576,7 @@ fn versioning(state: &'static str) -> BucketChange {
 #[tokio::test]
 async fn usage_follows_every_write_and_removal() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = open(dir.path());
     store.create_bucket(bucket("b")).await.unwrap();
     assert_eq!(store.bucket_usage("b").await.unwrap(), usage(0, 0, 0));
     put(&store, "b", "a", b"abc").await;
@@ -666,7 +671,7 @@ async fn usage_follows_every_write_and_removal() {
 #[tokio::test]
 async fn a_quota_refuses_only_writes_that_grow_the_bucket_past_it() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = open(dir.path());
     store
         .create_bucket(BucketRecord {
             quota_bytes: Some(10),
@@ -727,7 +732,7 @@ async fn a_quota_refuses_only_writes_that_grow_the_bucket_past_it() {
 async fn usage_is_counted_when_a_database_kept_none() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let store = Store::open(dir.path()).unwrap();
+        let store = open(dir.path());
         store.create_bucket(bucket("b")).await.unwrap();
         store.create_bucket(bucket("b2")).await.unwrap();
         put(&store, "b", "a", b"abc").await;
@@ -746,7 +751,7 @@ async fn usage_is_counted_when_a_database_kept_none() {
         assert!(txn.delete_table(usage_table).unwrap());
         txn.commit().unwrap();
     }
-    let store = Store::open(dir.path()).unwrap();
+    let store = open(dir.path());
     assert_eq!(store.bucket_usage("b").await.unwrap(), usage(2, 5, 0));
     assert_eq!(store.bucket_usage("b2").await.unwrap(), usage(1, 1, 1));
 }
