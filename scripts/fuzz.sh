@@ -66,6 +66,10 @@ for target in "${targets[@]}"; do
   clean_stores
   executions=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | awk '{ n += $1 } END { print n + 0 }')
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | awk '{ n += $1 } END { print n + 0 }')
+  added=$(sed -n 's/^stat::new_units_added: *//p' "$log" | awk '{ n += $1 } END { print n + 0 }')
+  # Executions spent replaying the corpus before any mutation (libFuzzer's
+  # "#N INITED"); -max_total_time does not cut that short.
+  replayed=$(sed -n 's/^#\([0-9]*\)[[:space:]]*INITED.*/\1/p' "$log" | awk '{ n += $1 } END { print n + 0 }')
   if [ "$status" -ne 0 ]; then
     failed+=("$target")
     summary+=("$(printf '%-14s FAILED after %s executions' "$target" "$executions")")
@@ -73,7 +77,12 @@ for target in "${targets[@]}"; do
     tail -n 60 "$log"
     echo "--- reproduce with: cargo +$toolchain fuzz run $target fuzz/artifacts/$target/<crash file>"
   else
-    summary+=("$(printf '%-14s %10s executions (%s/s)' "$target" "$executions" "$rate")")
+    line="$(printf '%-14s %10s executions (%s/s), %s of them replaying the corpus, %s new inputs' \
+      "$target" "$executions" "$rate" "$replayed" "$added")"
+    if [ "$executions" -le "$replayed" ]; then
+      line+=" -- replaying the corpus took all the time, nothing was fuzzed: run longer, or minimize $corpus with cargo +$toolchain fuzz cmin $target $corpus"
+    fi
+    summary+=("$line")
   fi
 done
 

@@ -20,7 +20,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
@@ -43,6 +43,12 @@ const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(50);
 /// A connection that has not finished its TLS handshake by then is closed,
 /// so silent clients cannot pile up tasks and hold up a shutdown.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections the kernel queues on a listener until the server accepts
+/// them (capped by `net.core.somaxconn`). tokio's default, 128, let a burst
+/// of new connections overflow the queue: the kernel drops the SYNs beyond
+/// it and those clients try again only a second later. The queue also holds
+/// the connections waiting for a slot beyond `--max-connections`.
+const LISTEN_BACKLOG: u32 = 1024;
 /// Where the admin API listens unless told otherwise.
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9001";
 
@@ -98,10 +104,8 @@ pub async fn serve(args: Settings) -> anyhow::Result<()> {
         &data_dir.display().to_string(),
     );
 
-    let listener = TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("binding {}", args.listen))?;
-    let admin_listener = bind_admin(args.admin_listen).await?;
+    let listener = bind(args.listen).with_context(|| format!("binding {}", args.listen))?;
+    let admin_listener = bind_admin(args.admin_listen)?;
 
     // Before the server says it is ready: a signal sent once it has must find
     // its handler. SIGHUP is the reload signal (systemd's ExecReload sends
@@ -200,17 +204,27 @@ async fn drain(connections: Arc<GracefulShutdown>) {
     }
 }
 
+/// Listens on `address` as `TcpListener::bind` does (SO_REUSEADDR, so a
+/// restart can bind at once), with a backlog of [`LISTEN_BACKLOG`].
+fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match address {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// Binds the admin listener. An address the operator chose must be usable; the
 /// default one may be taken (by a second server on the same machine, say), and
 /// then the server runs without an admin API and says so.
-async fn bind_admin(chosen: Option<SocketAddr>) -> anyhow::Result<Option<TcpListener>> {
+fn bind_admin(chosen: Option<SocketAddr>) -> anyhow::Result<Option<TcpListener>> {
     match chosen {
         Some(address) => Ok(Some(
-            TcpListener::bind(address)
-                .await
-                .with_context(|| format!("binding the admin API to {address}"))?,
+            bind(address).with_context(|| format!("binding the admin API to {address}"))?,
         )),
-        None => match TcpListener::bind(DEFAULT_ADMIN_LISTEN).await {
+        None => match bind(DEFAULT_ADMIN_LISTEN.parse().expect("a socket address")) {
             Ok(listener) => Ok(Some(listener)),
             Err(err) => {
                 tracing::warn!(%err, "no admin API: {DEFAULT_ADMIN_LISTEN} is not available; pass --admin-listen");

@@ -174,3 +174,74 @@ async fn a_completion_cut_before_its_commit_leaves_the_upload_to_complete_again(
     assert_eq!(s.get(&b, "mpu").await, b"part bytes");
     assert_eq!(count_files(&s.blobs_dir()), 3);
 }
+
+/// A panic while serving a request, planted with the fail crate's `panic`
+/// action where a PUT has read its body and is about to fsync it (as a bug
+/// there would), answers that request with S3's InternalError, is logged,
+/// and is counted and access-logged like any other 500; the staging file
+/// is removed and the server goes on serving.
+#[tokio::test]
+async fn a_panic_while_serving_answers_internal_error() {
+    let s = Server::start_with_args(&["--failpoint", "before-data-fsync=panic"]);
+    let b = s.new_bucket("panic").await;
+    // Larger than any object kept inline in the database, so the PUT stages
+    // its body in a file and reaches the point.
+    let body = vec![b'x'; 64 << 10];
+    let resp = s.signed("PUT", &format!("/{b}/k"), &[], &[], &body);
+    resp.assert_s3_error(500, "InternalError");
+    let id = resp.header("x-amz-request-id").expect("a request id").to_owned();
+    assert_eq!(resp.xml("RequestId").as_deref(), Some(id.as_str()), "{resp}");
+    assert_eq!(resp.xml("Resource"), Some(format!("/{b}/k")), "{resp}");
+    assert_eq!(
+        resp.xml("Message").as_deref(),
+        Some("We encountered an internal error. Please try again.")
+    );
+
+    let listed = s
+        .client
+        .list_objects_v2()
+        .bucket(&b)
+        .send()
+        .await
+        .expect("still serving");
+    assert_eq!(listed.key_count(), Some(0), "nothing was stored");
+    assert_eq!(count_files(&s.tmp_dir()), 0, "the staging file is gone");
+
+    let scrape = crate::observability::scrape_after(&s, 3).await;
+    assert_eq!(
+        scrape.get(
+            "coffer_s3_requests_total",
+            &[("operation", "PutObject"), ("status", "500")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        scrape.get(
+            "coffer_s3_errors_total",
+            &[("operation", "PutObject"), ("code", "InternalError")]
+        ),
+        1.0
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            let log = s.server_log();
+            crate::observability::access_line(&log, &id).is_some()
+        })
+        .await,
+        "an access line for the request in:\n{}",
+        s.server_log()
+    );
+    let log = s.server_log();
+    assert!(
+        log.lines()
+            .any(|line| line.contains("serving a request panicked") && line.contains(&id)),
+        "the panic is logged with the request id:\n{log}"
+    );
+    let access = crate::observability::access_line(&log, &id).expect("an access log line");
+    assert_eq!(access.get("status").map(String::as_str), Some("500"), "{access:?}");
+    assert_eq!(
+        access.get("error_code").map(String::as_str),
+        Some("InternalError"),
+        "{access:?}"
+    );
+}

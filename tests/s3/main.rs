@@ -25,6 +25,7 @@ mod errors;
 mod extras;
 #[cfg(feature = "failpoints")]
 mod failpoints;
+mod fairness;
 mod faults;
 mod inline;
 mod integrity;

@@ -36,7 +36,7 @@ struct Sample {
 }
 
 /// A scrape of `/metrics`, parsed.
-struct Scrape {
+pub(crate) struct Scrape {
     samples: Vec<Sample>,
     /// Each metric family's name and type, from its `# TYPE` line.
     types: BTreeMap<String, String>,
@@ -114,7 +114,7 @@ impl Scrape {
     }
 
     #[track_caller]
-    fn get(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+    pub(crate) fn get(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
         self.find(name, labels).unwrap_or_else(|| {
             let same_name: Vec<&Sample> = self.samples.iter().filter(|sample| sample.name == name).collect();
             panic!("no {name} {labels:?}; the series of that name: {same_name:#?}")
@@ -150,7 +150,7 @@ fn scrape(server: &Server) -> Scrape {
 /// A scrape once `requests` S3 requests have been counted: a request is
 /// counted when its response body is done, a moment after the client has
 /// read it.
-async fn scrape_after(server: &Server, requests: usize) -> Scrape {
+pub(crate) async fn scrape_after(server: &Server, requests: usize) -> Scrape {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         let scrape = scrape(server);
@@ -440,7 +440,7 @@ async fn readiness_turns_503_while_in_flight_requests_drain() {
 }
 
 /// The fields of the access log line of `request_id` in a text log.
-fn access_line(log: &str, request_id: &str) -> Option<BTreeMap<String, String>> {
+pub(crate) fn access_line(log: &str, request_id: &str) -> Option<BTreeMap<String, String>> {
     let lines: Vec<&str> = log
         .lines()
         .filter(|line| line.contains(" access: ") && line.contains(&format!("request_id={request_id} ")))

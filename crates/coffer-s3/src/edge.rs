@@ -17,14 +17,19 @@
 //! response. On the S3 listener it follows each request as an
 //! [`crate::exchange::Exchange`], for the metrics and the access log; on the
 //! admin listener it hands the unsigned monitoring endpoints to
-//! [`crate::monitor`] before s3s could refuse them.
+//! [`crate::monitor`] before s3s could refuse them. A panic while serving a
+//! request, on either listener, answers it with `500 InternalError`, logged
+//! and counted like any other.
 
+use std::any::Any;
 use std::fmt::Write as _;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
+use futures::FutureExt;
 use futures::future::BoxFuture;
-use http::{HeaderValue, Request, Response};
+use http::{HeaderMap, HeaderValue, Request, Response};
 use s3s::service::S3Service;
 use s3s::{Body, HttpError};
 
@@ -114,17 +119,25 @@ impl CofferService {
     }
 
     pub async fn call(&self, mut req: Request<Body>) -> Result<Response<Body>, HttpError> {
-        if let Some(monitor) = self.monitor.as_deref()
-            && let Some(resp) = monitor.answer(&req).await
-        {
-            return Ok(resp);
+        let resource = req.uri().path().to_owned();
+        if let Some(monitor) = self.monitor.as_deref() {
+            match AssertUnwindSafe(monitor.answer(&req)).catch_unwind().await {
+                Ok(Some(resp)) => return Ok(resp),
+                Ok(None) => {}
+                Err(panic) => {
+                    let request_id = self.ids.next();
+                    let mut resp = panicked(&*panic, &request_id, req.method(), &resource)?;
+                    complete_error_body(&mut resp, &resource, &request_id);
+                    set_request_id(&mut resp, &request_id);
+                    return Ok(resp);
+                }
+            }
         }
         let request_id = self.ids.next();
         let exchange = self
             .metrics
             .as_ref()
             .map(|metrics| crate::exchange::Exchange::begin(metrics, &request_id, &mut req));
-        let resource = req.uri().path().to_owned();
         req.extensions_mut().insert(RequestId(request_id.clone()));
         if let Some(peer) = self.peer {
             req.extensions_mut().insert(crate::access::PeerAddr(peer));
@@ -134,34 +147,13 @@ impl CofferService {
         }
         let is_head = req.method() == http::Method::HEAD;
         let unread_expect_continue = expects_continue_without_body(&req);
-        // A client waiting for `100 Continue` has sent no body to drain.
-        let expects_continue = req
-            .headers()
-            .get(http::header::EXPECT)
-            .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-        let is_options = req.method() == http::Method::OPTIONS;
-        let cors_headers = match self.cors.as_deref() {
-            Some(cors) if !is_options => cors.actual_headers(&req).await,
-            _ => None,
-        };
-        let mut resp = match self.cors.as_deref() {
-            // s3s routes no OPTIONS request. S3 answers preflights before,
-            // and without, any signature check: browsers send them bare.
-            Some(cors) if is_options => cors.preflight(&req).await,
-            _ => match crate::preflight::check(&mut req, &self.region) {
-                Ok(()) => {
-                    let watch = crate::request_body::Watch::install(&mut req);
-                    let resp = crate::post_form::call(&self.inner, req).await?;
-                    if !expects_continue {
-                        watch.drain_unread().await;
-                    }
-                    match watch.answer(&resp) {
-                        Some(err) => err.to_http_response().map_err(|e| HttpError::new(Box::new(e)))?,
-                        None => resp,
-                    }
-                }
-                Err(err) => err.to_http_response().map_err(|e| HttpError::new(Box::new(e)))?,
-            },
+        let method = req.method().clone();
+        // A panic while serving one request (a bug, in Coffer or below it)
+        // answers that request with InternalError, and is logged and
+        // counted, instead of ending the connection unanswered.
+        let (mut resp, cors_headers) = match AssertUnwindSafe(self.serve(req)).catch_unwind().await {
+            Ok(served) => served?,
+            Err(panic) => (panicked(&*panic, &request_id, &method, &resource)?, None),
         };
         if let Some(headers) = cors_headers {
             // Errors too carry them, as in S3, so a browser script can read
@@ -190,15 +182,49 @@ impl CofferService {
             resp.headers_mut()
                 .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
         }
-        let id = HeaderValue::from_str(&request_id).expect("request ids are hex");
-        resp.headers_mut().insert("x-amz-id-2", id.clone());
-        resp.headers_mut().insert("x-amz-request-id", id);
+        set_request_id(&mut resp, &request_id);
         if let Some(exchange) = exchange {
             let error_body = resp.body().bytes().filter(|_| resp.status().as_u16() >= 400);
             let text = error_body.as_deref().and_then(|body| std::str::from_utf8(body).ok());
             exchange.respond(&mut resp, text.and_then(error_code));
         }
         Ok(resp)
+    }
+
+    /// Serves a request that has its id and extensions: CORS, the checks
+    /// before s3s, s3s and the operation. Returns the response and the CORS
+    /// headers it must carry.
+    async fn serve(&self, mut req: Request<Body>) -> Result<(Response<Body>, Option<HeaderMap>), HttpError> {
+        // A client waiting for `100 Continue` has sent no body to drain.
+        let expects_continue = req
+            .headers()
+            .get(http::header::EXPECT)
+            .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+        let is_options = req.method() == http::Method::OPTIONS;
+        let cors_headers = match self.cors.as_deref() {
+            Some(cors) if !is_options => cors.actual_headers(&req).await,
+            _ => None,
+        };
+        let resp = match self.cors.as_deref() {
+            // s3s routes no OPTIONS request. S3 answers preflights before,
+            // and without, any signature check: browsers send them bare.
+            Some(cors) if is_options => cors.preflight(&req).await,
+            _ => match crate::preflight::check(&mut req, &self.region) {
+                Ok(()) => {
+                    let watch = crate::request_body::Watch::install(&mut req);
+                    let resp = crate::post_form::call(&self.inner, req).await?;
+                    if !expects_continue {
+                        watch.drain_unread().await;
+                    }
+                    match watch.answer(&resp) {
+                        Some(err) => http_response(err)?,
+                        None => resp,
+                    }
+                }
+                Err(err) => http_response(err)?,
+            },
+        };
+        Ok((resp, cors_headers))
     }
 }
 
@@ -211,6 +237,46 @@ impl hyper::service::Service<Request<hyper::body::Incoming>> for CofferService {
         let service = self.clone();
         Box::pin(async move { service.call(req.map(Body::from)).await })
     }
+}
+
+fn http_response(err: s3s::S3Error) -> Result<Response<Body>, HttpError> {
+    err.to_http_response().map_err(|e| HttpError::new(Box::new(e)))
+}
+
+/// Logs a panic while serving a request and answers it as S3 answers a
+/// failure inside the server.
+fn panicked(
+    panic: &(dyn Any + Send),
+    request_id: &str,
+    method: &http::Method,
+    resource: &str,
+) -> Result<Response<Body>, HttpError> {
+    tracing::error!(
+        panic = %panic_text(panic),
+        request_id,
+        %method,
+        resource,
+        "serving a request panicked"
+    );
+    http_response(s3s::s3_error!(
+        InternalError,
+        "We encountered an internal error. Please try again."
+    ))
+}
+
+/// What a panic said, when it said it with a string.
+fn panic_text(panic: &(dyn Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
+}
+
+fn set_request_id(resp: &mut Response<Body>, request_id: &str) {
+    let id = HeaderValue::from_str(request_id).expect("request ids are hex");
+    resp.headers_mut().insert("x-amz-id-2", id.clone());
+    resp.headers_mut().insert("x-amz-request-id", id);
 }
 
 /// The namespace of S3's XML documents.
@@ -348,5 +414,64 @@ fn default_message(code: &str) -> &'static str {
         "NoSuchKey" => "The specified key does not exist.",
         "PreconditionFailed" => "At least one of the pre-conditions you specified did not hold",
         _ => "The request could not be completed.",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An S3 implementation with a bug: ListBuckets panics.
+    struct Buggy;
+
+    #[async_trait::async_trait]
+    impl s3s::S3 for Buggy {
+        async fn list_buckets(
+            &self,
+            _req: s3s::S3Request<s3s::dto::ListBucketsInput>,
+        ) -> s3s::S3Result<s3s::S3Response<s3s::dto::ListBucketsOutput>> {
+            panic!("a planted bug");
+        }
+    }
+
+    /// Lets unsigned requests through to the operation.
+    struct Everyone;
+
+    #[async_trait::async_trait]
+    impl s3s::access::S3Access for Everyone {
+        async fn check(&self, _cx: &mut s3s::access::S3AccessContext<'_>) -> s3s::S3Result<()> {
+            Ok(())
+        }
+    }
+
+    fn get(path: &str) -> Request<Body> {
+        Request::get(path).body(Body::empty()).expect("a request")
+    }
+
+    /// The service as the admin listener's is built: no metrics, no CORS.
+    /// (The S3 listener's, with metrics, is tested end to end in
+    /// tests/s3/failpoints.rs.)
+    #[tokio::test]
+    async fn a_panic_while_serving_answers_internal_error_and_the_service_goes_on() {
+        let mut builder = s3s::service::S3ServiceBuilder::new(Buggy);
+        builder.set_access(Everyone);
+        let service = CofferService::new(builder.build(), "us-east-1");
+        for _ in 0..2 {
+            let mut resp = service
+                .call(get("/"))
+                .await
+                .expect("an answer, not a dropped connection");
+            assert_eq!(resp.status(), http::StatusCode::INTERNAL_SERVER_ERROR);
+            let id = resp.headers()["x-amz-request-id"].to_str().expect("ASCII").to_owned();
+            let body = resp.body_mut().store_all_limited(1 << 20).await.expect("a body");
+            let text = std::str::from_utf8(&body).expect("UTF-8");
+            assert!(text.contains("<Error><Code>InternalError</Code>"), "{text}");
+            assert!(text.contains("<Message>We encountered an internal error"), "{text}");
+            assert!(text.contains(&format!("<RequestId>{id}</RequestId>")), "{text}");
+            assert!(text.contains("<Resource>/</Resource>"), "{text}");
+        }
+        // Requests that do not panic are served as before.
+        let resp = service.call(get("/bucket?location")).await.expect("an answer");
+        assert_eq!(resp.status(), http::StatusCode::NOT_IMPLEMENTED);
     }
 }

@@ -111,6 +111,7 @@ impl Watch {
                 inner,
                 idle: Box::pin(tokio::time::sleep(IDLE_TIMEOUT)),
                 watch: Arc::clone(&watch),
+                waiting: false,
                 done: false,
             };
             *req.body_mut() = Body::from(Box::pin(watched) as s3s::stream::DynByteStream);
@@ -190,11 +191,15 @@ pub fn refuse_aws_chunked(operation: &str, cx: &mut s3s::access::S3AccessContext
 }
 
 /// A request body with an idle timeout that tells its [`Watch`] why it
-/// failed.
+/// failed. The timeout counts from when the server starts waiting for the
+/// client, not from the last bytes: a server slow to ask is not a client
+/// slow to send.
 struct Watched {
     inner: Body,
     idle: Pin<Box<tokio::time::Sleep>>,
     watch: Arc<Watch>,
+    /// The server is waiting for bytes, since `idle` was set.
+    waiting: bool,
     done: bool,
 }
 
@@ -207,8 +212,7 @@ impl Stream for Watched {
         }
         match self.inner.poll_next_unpin(cx) {
             Poll::Ready(Some(Ok(chunk))) => {
-                let deadline = tokio::time::Instant::now() + IDLE_TIMEOUT;
-                self.idle.as_mut().reset(deadline);
+                self.waiting = false;
                 Poll::Ready(Some(Ok(chunk)))
             }
             Poll::Ready(Some(Err(err))) => {
@@ -224,6 +228,11 @@ impl Stream for Watched {
                 Poll::Ready(None)
             }
             Poll::Pending => {
+                if !self.waiting {
+                    self.waiting = true;
+                    let deadline = tokio::time::Instant::now() + IDLE_TIMEOUT;
+                    self.idle.as_mut().reset(deadline);
+                }
                 if self.idle.poll_unpin(cx).is_pending() {
                     return Poll::Pending;
                 }
