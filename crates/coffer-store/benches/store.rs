@@ -161,8 +161,11 @@ fn write(c: &mut Criterion) {
 }
 
 /// The durable redb transaction alone (`Meta::put_object`), without a data
-/// file, on the same disk: what a metadata commit costs.
-fn meta_commit(c: &mut Criterion) {
+/// file, on the same disk: what a metadata commit costs. And a version's
+/// lookup (`Meta::object`) on the calling thread: set against
+/// `store_list/object_lookup`, the same read through `Engine::object`, it
+/// shows what the trip to tokio's blocking pool adds.
+fn meta(c: &mut Criterion) {
     let dir = disk_dir();
     let meta = Meta::open(&dir.path().join("coffer.redb")).unwrap();
     meta.create_bucket(&bucket()).unwrap();
@@ -173,6 +176,12 @@ fn meta_commit(c: &mut Criterion) {
             meta.put_object(BUCKET, object(&fresh_key(), 4096), &WriteCondition::Always)
                 .unwrap()
         })
+    });
+    let key = "lookup/object-00001.bin";
+    meta.put_object(BUCKET, object(key, 16), &WriteCondition::Always)
+        .unwrap();
+    group.bench_function("object_lookup", |b| {
+        b.iter(|| black_box(meta.object(BUCKET, black_box(key), None).unwrap()))
     });
     group.finish();
 }
@@ -324,6 +333,6 @@ criterion_group! {
         .sample_size(10)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_millis(1500));
-    targets = write, meta_commit, list, sealed
+    targets = write, meta, list, sealed
 }
 criterion_main!(benches);
