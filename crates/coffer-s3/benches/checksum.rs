@@ -1,0 +1,126 @@
+//! Body hashing on the PUT path: `checksum::BodyHasher` (MD5 for the ETag
+//! plus the one checksum algorithm a request declares) over 4 KiB and 8 MiB
+//! bodies, and each hash it can run on its own, all from `s3s::crypto`.
+//!
+//! `cargo bench -p coffer-s3 --bench checksum`. Figures are in
+//! docs/performance.md, "Micro-benchmarks (cargo bench)".
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use bytes::Bytes;
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use futures::StreamExt;
+use s3s::crypto::{Checksum as _, Crc32, Crc32c, Crc64Nvme, Md5, Sha1, Sha256};
+
+/// The crate's own `src/checksum.rs`, compiled into this bench: its
+/// `BodyHasher` is private to coffer-s3, and this measures the very code a
+/// PUT runs rather than a copy of it.
+#[allow(dead_code, unused_imports, unused_macros)]
+#[path = "../src/checksum.rs"]
+mod checksum;
+
+use checksum::{Algorithm, BodyHasher};
+
+const SMALL: usize = 4 << 10;
+const LARGE: usize = 8 << 20;
+/// How the large body arrives: hyper hands a body over in pieces of what
+/// each socket read returned; 64 KiB is a typical one on loopback.
+const CHUNK: usize = 64 << 10;
+
+fn body(len: usize) -> Bytes {
+    (0..len)
+        .map(|i| (i.wrapping_mul(31) ^ (i >> 7)) as u8)
+        .collect::<Vec<u8>>()
+        .into()
+}
+
+/// The body as the chunks a request stream carries.
+fn chunks(body: &Bytes) -> Vec<Bytes> {
+    (0..body.len())
+        .step_by(CHUNK)
+        .map(|start| body.slice(start..(start + CHUNK).min(body.len())))
+        .collect()
+}
+
+/// `BodyHasher::wrap` over the body's stream, drained, then `finish`: what a
+/// PUT pays in hashing, outside the storage write.
+fn body_hasher(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let mut group = c.benchmark_group("body_hasher");
+    let cases = [
+        ("md5+crc64nvme", Algorithm::Crc64Nvme),
+        ("md5+crc32c", Algorithm::Crc32c),
+        ("md5+sha256", Algorithm::Sha256),
+    ];
+    for len in [SMALL, LARGE] {
+        let pieces = chunks(&body(len));
+        group.throughput(Throughput::Bytes(len as u64));
+        for (name, algorithm) in cases {
+            group.bench_with_input(BenchmarkId::new(name, size_name(len)), &pieces, |b, pieces| {
+                b.iter(|| {
+                    let hasher = BodyHasher::new(&[algorithm]);
+                    let stream = futures::stream::iter(pieces.clone().into_iter().map(Ok)).boxed();
+                    let mut wrapped = hasher.wrap(stream);
+                    runtime.block_on(async {
+                        while let Some(chunk) = wrapped.next().await {
+                            black_box(chunk.unwrap());
+                        }
+                    });
+                    drop(wrapped);
+                    black_box(hasher.finish())
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+/// Each hash alone over one buffer: where BodyHasher's time goes.
+fn hashes(c: &mut Criterion) {
+    let mut group = c.benchmark_group("hash");
+    for len in [SMALL, LARGE] {
+        let data = body(len);
+        group.throughput(Throughput::Bytes(len as u64));
+        let size = size_name(len);
+        group.bench_with_input(BenchmarkId::new("md5", size), &data, |b, data| {
+            b.iter(|| black_box(Md5::checksum(data)))
+        });
+        group.bench_with_input(BenchmarkId::new("sha256", size), &data, |b, data| {
+            b.iter(|| black_box(Sha256::checksum(data)))
+        });
+        group.bench_with_input(BenchmarkId::new("sha1", size), &data, |b, data| {
+            b.iter(|| black_box(Sha1::checksum(data)))
+        });
+        group.bench_with_input(BenchmarkId::new("crc32c", size), &data, |b, data| {
+            b.iter(|| black_box(Crc32c::checksum(data)))
+        });
+        group.bench_with_input(BenchmarkId::new("crc32", size), &data, |b, data| {
+            b.iter(|| black_box(Crc32::checksum(data)))
+        });
+        group.bench_with_input(BenchmarkId::new("crc64nvme", size), &data, |b, data| {
+            b.iter(|| black_box(Crc64Nvme::checksum(data)))
+        });
+    }
+    group.finish();
+}
+
+fn size_name(len: usize) -> &'static str {
+    match len {
+        SMALL => "4KiB",
+        LARGE => "8MiB",
+        _ => unreachable!("only the two sizes above"),
+    }
+}
+
+criterion_group! {
+    name = benches;
+    // Short runs: the whole suite must stay within a couple of minutes on
+    // a 2-core machine. `--measurement-time` and `--quick` still apply.
+    config = Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_millis(1500));
+    targets = body_hasher, hashes
+}
+criterion_main!(benches);
