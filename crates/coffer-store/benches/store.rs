@@ -173,12 +173,12 @@ fn meta(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     group.bench_function("put_object", |b| {
         b.iter(|| {
-            meta.put_object(BUCKET, object(&fresh_key(), 4096), &WriteCondition::Always)
+            meta.put_object(BUCKET, object(&fresh_key(), 4096), &WriteCondition::Always, None)
                 .unwrap()
         })
     });
     let key = "lookup/object-00001.bin";
-    meta.put_object(BUCKET, object(key, 16), &WriteCondition::Always)
+    meta.put_object(BUCKET, object(key, 16), &WriteCondition::Always, None)
         .unwrap();
     group.bench_function("object_lookup", |b| {
         b.iter(|| black_box(meta.object(BUCKET, black_box(key), None).unwrap()))
