@@ -13,9 +13,9 @@
 //! into `blobs/`, commit the record in redb without syncing, then wait for the
 //! group commit ([`group_commit`]) to fsync that directory and make the commit
 //! durable. Only then is the write acknowledged. A small plain body skips the
-//! file: its bytes go into the same transaction as its record. Bytes a commit stops referencing are unlinked after
-//! the commit; a crash before that leaves an unreferenced file, which recovery
-//! removes.
+//! file: its bytes go into the same transaction as its record. Bytes a commit
+//! stops referencing are unlinked after the commit; a crash before that leaves
+//! an unreferenced file, which recovery removes.
 
 /// Stops the process on the spot, as a power cut would, when a test build
 /// (feature `failpoints`) was told to crash at `$name`; elsewhere it is
@@ -277,6 +277,7 @@ impl Engine for Store {
             .map(|(sealing, salt)| BlobKey::derive(&sealing.0, &salt));
         let body = match key {
             Some(_) => body,
+            None if self.inline_max_bytes == 0 => body,
             None => match gather_small(body, self.inline_max_bytes).await? {
                 Gathered::Whole(bytes) => {
                     // Inline bytes go to the database, which must not eat
