@@ -5,6 +5,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{Tag, Tagging};
 
 use crate::common::*;
 
@@ -90,5 +91,102 @@ async fn a_full_volume_refuses_writes_cleanly_and_recovers_when_space_is_freed()
     s.restart();
     for key in &stored {
         assert_eq!(s.get(&b, key).await, body, "{key} survives");
+    }
+}
+
+/// Fills what is left of the volume at `dir` with one file; returns its path.
+fn fill_up(dir: &Path) -> PathBuf {
+    let path = dir.join("filler");
+    let mut file = std::fs::File::create(&path).unwrap();
+    let block = vec![0x5a_u8; 64 << 10];
+    while std::io::Write::write_all(&mut file, &block).is_ok() {}
+    // The last partial block: whatever single bytes still fit.
+    while std::io::Write::write_all(&mut file, &[0x5a]).is_ok() {}
+    path
+}
+
+#[tokio::test]
+async fn a_volume_filled_by_another_process_stops_metadata_writes_until_freed_without_a_restart() {
+    let mut s = Server::start().await;
+    assert!(s.terminate(Duration::from_secs(30)).is_some());
+    let Some(_volume) = SmallVolume::mount(&s.data_dir, 24) else {
+        eprintln!("skipped: this test needs permission to mount a tmpfs");
+        return;
+    };
+    s.restart();
+    let b = s.new_bucket("filled").await;
+    let keys: Vec<String> = (0..40).map(|i| format!("k{i}")).collect();
+    for key in &keys {
+        s.put(&b, key, pseudo_random_bytes(2, 2000)).await;
+    }
+
+    // Another process takes every byte, the reserve included. Metadata keeps
+    // growing (buckets with large tag sets) until redb's file must grow and
+    // a commit fails inside redb, which then refuses all writes.
+    let filler = fill_up(&s.data_dir);
+    let tags = Tagging::builder()
+        .set_tag_set(Some(
+            (0..50)
+                .map(|i| {
+                    Tag::builder()
+                        .key(format!("{i:0>128}"))
+                        .value("v".repeat(256))
+                        .build()
+                        .unwrap()
+                })
+                .collect(),
+        ))
+        .build()
+        .unwrap();
+    let mut refused = None;
+    for i in 0..400 {
+        let bucket = format!("{b}-{i}");
+        let created = s.client.create_bucket().bucket(&bucket).send().await;
+        let tagged = match created {
+            Ok(_) => s
+                .client
+                .put_bucket_tagging()
+                .bucket(&bucket)
+                .tagging(tags.clone())
+                .send()
+                .await
+                .map_err(|err| format!("{err:?}")),
+            Err(err) => Err(format!("{err:?}")),
+        };
+        if let Err(err) = tagged {
+            refused = Some(err);
+            break;
+        }
+    }
+    let refused = refused.expect("metadata cannot grow forever on a full volume");
+    assert!(refused.contains("InternalError"), "{refused}");
+    assert_eq!(s.get(&b, &keys[30]).await.len(), 2000, "reads go on");
+    // redb refuses every write after an I/O error until it is opened again:
+    // the store reopens it, and deletes go on even before space is freed.
+    for key in &keys[..20] {
+        s.client
+            .delete_object()
+            .bucket(&b)
+            .key(key)
+            .send()
+            .await
+            .expect("deletes go on after the failed commit");
+    }
+    assert!(s.server_log().contains("reopened the metadata database"));
+
+    std::fs::remove_file(filler).unwrap();
+    for key in &keys[20..25] {
+        s.client
+            .delete_object()
+            .bucket(&b)
+            .key(key)
+            .send()
+            .await
+            .expect("deletes resume once space is freed, without a restart");
+    }
+    s.put(&b, "after", "after").await;
+    assert_eq!(s.get(&b, "after").await, b"after");
+    for key in &keys[25..] {
+        assert_eq!(s.get(&b, key).await.len(), 2000, "{key} is intact");
     }
 }

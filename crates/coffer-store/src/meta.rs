@@ -33,6 +33,8 @@
 use std::collections::HashSet;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{RwLock, RwLockReadGuard};
 
 use coffer_engine::{
     BucketChange, BucketRecord, BucketUsage, DeleteOptions, Deleted, EngineError, EngineResult, KeyRecord, ListEntry,
@@ -85,6 +87,22 @@ const SEPARATOR: u8 = 0;
 /// A byte that never occurs in UTF-8: every key that starts with some prefix
 /// sorts before that prefix followed by this byte.
 const AFTER_ALL_UTF8: u8 = 0xFF;
+
+fn open_database(path: &Path) -> EngineResult<Database> {
+    Database::builder()
+        .set_cache_size(CACHE_BYTES)
+        .create(path)
+        .map_err(internal)
+}
+
+/// Whether redb failed reading or writing its file (now, or earlier).
+fn is_io(err: &redb::StorageError) -> bool {
+    matches!(err, redb::StorageError::Io(_) | redb::StorageError::PreviousIo)
+}
+
+fn closed() -> EngineError {
+    EngineError::Internal("the metadata database could not be reopened after an I/O error".into())
+}
 
 fn internal(err: impl std::fmt::Display) -> EngineError {
     EngineError::Internal(err.to_string())
@@ -245,16 +263,18 @@ fn remove_upload(txn: &WriteTransaction, bucket: &str, key: &str, upload_id: &st
 
 /// The metadata database.
 pub struct Meta {
-    db: Database,
+    path: PathBuf,
+    /// `None` only while a reopen has failed; the next write tries again.
+    db: RwLock<Option<Database>>,
+    /// Set by a failed commit: after any I/O error redb refuses every write
+    /// (`PreviousIo`) until the database is opened again.
+    reopen: AtomicBool,
     group: GroupCommit,
 }
 
 impl Meta {
     pub fn open(path: &Path) -> EngineResult<Meta> {
-        let db = Database::builder()
-            .set_cache_size(CACHE_BYTES)
-            .create(path)
-            .map_err(internal)?;
+        let db = open_database(path)?;
         let txn = db.begin_write().map_err(internal)?;
         let usage_kept = txn
             .list_tables()
@@ -280,31 +300,83 @@ impl Meta {
         }
         txn.commit().map_err(internal)?;
         Ok(Meta {
-            db,
+            path: path.to_owned(),
+            db: RwLock::new(Some(db)),
+            reopen: AtomicBool::new(false),
             group: GroupCommit::default(),
         })
+    }
+
+    fn database(&self) -> RwLockReadGuard<'_, Option<Database>> {
+        self.db.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Begins a write transaction; an I/O error marks the database for
+    /// reopening.
+    fn begin_write(&self) -> EngineResult<WriteTransaction> {
+        let database = self.database();
+        let db = database.as_ref().ok_or_else(closed)?;
+        db.begin_write().map_err(|err| {
+            self.reopen_if(matches!(&err, redb::TransactionError::Storage(err) if is_io(err)));
+            internal(err)
+        })
+    }
+
+    /// Commits `txn`; an I/O error marks the database for reopening.
+    fn commit(&self, txn: WriteTransaction) -> EngineResult<()> {
+        txn.commit().map_err(|err| {
+            self.reopen_if(matches!(&err, redb::CommitError::Storage(err) if is_io(err)));
+            internal(err)
+        })
+    }
+
+    fn reopen_if(&self, failed_in_storage: bool) {
+        if failed_in_storage {
+            self.reopen.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Opens the database again after an I/O error (a full volume, say), so
+    /// that writes resume once the cause is gone instead of after a restart.
+    /// The commits made since the last durable one are lost, as in a crash;
+    /// their writers were answered with an error.
+    fn reopen_after_failure(&self) -> EngineResult<()> {
+        if !self.reopen.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let mut database = self.db.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !self.reopen.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        // redb holds the file until the old handle is gone: drop it first.
+        database.take();
+        *database = Some(open_database(&self.path)?);
+        self.reopen.store(false, Ordering::Relaxed);
+        tracing::warn!(path = %self.path.display(), "reopened the metadata database after an I/O error");
+        Ok(())
     }
 
     /// Runs `work` in a write transaction and, if it succeeds, commits it and
     /// returns once the commit is durable: concurrent writes share one durable
     /// commit (see [`crate::group_commit`]).
     fn write<T>(&self, work: impl FnOnce(&WriteTransaction) -> EngineResult<T>) -> EngineResult<T> {
-        let mut txn = self.db.begin_write().map_err(internal)?;
+        self.reopen_after_failure()?;
+        let mut txn = self.begin_write()?;
         txn.set_durability(Durability::None).map_err(internal)?;
         let result = work(&txn)?;
         crash_point!("before-commit");
-        txn.commit().map_err(internal)?;
+        self.commit(txn)?;
         let ticket = self.group.committed();
         self.group.wait_durable(
             ticket,
-            || self.db.begin_write().map_err(internal),
+            || self.begin_write(),
             |mut empty, directories| {
                 crash_point!("before-directory-fsync");
                 for directory in directories {
                     sync_dir(directory)?;
                 }
                 empty.set_durability(Durability::Immediate).map_err(internal)?;
-                empty.commit().map_err(internal)
+                self.commit(empty)
             },
         )?;
         crash_point!("after-commit");
@@ -318,7 +390,8 @@ impl Meta {
     }
 
     fn read(&self) -> EngineResult<redb::ReadTransaction> {
-        self.db.begin_read().map_err(internal)
+        let database = self.database();
+        database.as_ref().ok_or_else(closed)?.begin_read().map_err(internal)
     }
 
     pub fn create_bucket(&self, bucket: &BucketRecord) -> EngineResult<()> {
