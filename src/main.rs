@@ -59,26 +59,34 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         // so its logging starts once its settings are known.
         Command::Serve(args) => {
             let settings = args.settings()?;
-            start_logging(cli.log_format.or(settings.log_format));
+            let _logs = start_logging(cli.log_format.or(settings.log_format));
             runtime.block_on(server::serve(settings))
         }
         Command::Admin(args) => {
-            start_logging(cli.log_format);
+            let _logs = start_logging(cli.log_format);
             runtime.block_on(admin::run(args))
         }
         Command::Bench(args) => {
-            start_logging(cli.log_format);
+            let _logs = start_logging(cli.log_format);
             runtime.block_on(bench::run(args))
         }
         Command::Scrub(args) => {
-            start_logging(cli.log_format);
+            let _logs = start_logging(cli.log_format);
             runtime.block_on(scrub::run(args))
         }
     }
 }
 
-fn start_logging(format: Option<config::LogFormat>) {
-    let logs = tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(
+/// Logs to standard error through a writer thread: a request's task formats
+/// its line (the access log writes one per request) and queues it, instead of
+/// taking the stderr lock and making a write call of its own. Lines wait when
+/// the queue is full rather than being dropped. The returned guard flushes
+/// the queue when dropped, at the end of the command.
+fn start_logging(format: Option<config::LogFormat>) -> tracing_appender::non_blocking::WorkerGuard {
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(std::io::stderr());
+    let logs = tracing_subscriber::fmt().with_writer(writer).with_env_filter(
         tracing_subscriber::EnvFilter::try_from_default_env()
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,s3s=off")),
     );
@@ -87,4 +95,5 @@ fn start_logging(format: Option<config::LogFormat>) {
         // Fields at the top level of each object, where log collectors look.
         config::LogFormat::Json => logs.json().flatten_event(true).init(),
     }
+    guard
 }

@@ -172,7 +172,8 @@ async fn a_volume_filled_by_another_process_stops_metadata_writes_until_freed_wi
             .await
             .expect("deletes go on after the failed commit");
     }
-    assert!(s.server_log().contains("reopened the metadata database"));
+    let reopened = || s.server_log().contains("reopened the metadata database");
+    assert!(eventually(Duration::from_secs(10), reopened).await);
 
     std::fs::remove_file(filler).unwrap();
     for key in &keys[20..25] {

@@ -141,7 +141,10 @@ async fn rotten_bytes_fail_the_read_instead_of_reaching_the_client() {
         .unwrap();
     assert_eq!(first.body.collect().await.unwrap().into_bytes().to_vec(), parts[0]);
     assert!(
-        s.server_log().contains("stored data does not match"),
+        eventually(Duration::from_secs(10), || s
+            .server_log()
+            .contains("stored data does not match"))
+        .await,
         "the server logs the rot"
     );
 }
