@@ -49,28 +49,31 @@ fn crashed_and_restarted(s: &mut Server, point: &str) {
     assert_eq!(count_files(&s.tmp_dir()), 0, "{point}: staging is empty after recovery");
 }
 
+/// Overwrites `k` on a server started with `args` and armed at `point`, and
+/// checks what the restarted store holds and how many data files it keeps.
+async fn overwrite_cut_at(point: &str, keeps_new: bool, args: &[&str], data_files: usize) {
+    let (mut s, b) = armed_with(point, args).await;
+    let put = s
+        .client
+        .put_object()
+        .bucket(&b)
+        .key("k")
+        .body(ByteStream::from_static(b"new"))
+        .send()
+        .await;
+    assert!(put.is_err(), "{point}: the write was never acknowledged");
+    crashed_and_restarted(&mut s, point);
+    let expected: &[u8] = if keeps_new { b"new" } else { b"old" };
+    assert_eq!(s.get(&b, "k").await, expected, "{point}");
+    assert_eq!(s.get(&b, "keep").await, b"kept", "{point}");
+    assert_eq!(count_files(&s.blobs_dir()), data_files, "{point}: no orphan");
+}
+
 #[tokio::test]
 async fn an_overwrite_cut_at_any_point_leaves_the_old_object_or_the_new_one() {
     for (point, keeps_new) in POINTS {
-        let (mut s, b) = armed(point).await;
-        let put = s
-            .client
-            .put_object()
-            .bucket(&b)
-            .key("k")
-            .body(ByteStream::from_static(b"new"))
-            .send()
-            .await;
-        assert!(put.is_err(), "{point}: the write was never acknowledged");
-        crashed_and_restarted(&mut s, point);
-        let expected: &[u8] = if keeps_new { b"new" } else { b"old" };
-        assert_eq!(s.get(&b, "k").await, expected, "{point}");
-        assert_eq!(s.get(&b, "keep").await, b"kept", "{point}");
-        assert_eq!(
-            count_files(&s.blobs_dir()),
-            2,
-            "{point}: one data file per object, no orphan"
-        );
+        // One data file per object.
+        overwrite_cut_at(point, keeps_new, &[], 2).await;
     }
 }
 
@@ -78,21 +81,7 @@ async fn an_overwrite_cut_at_any_point_leaves_the_old_object_or_the_new_one() {
 async fn an_inline_overwrite_cut_at_any_point_leaves_the_old_object_or_the_new_one() {
     // Kept in the database, a small object has no data file to write.
     for (point, keeps_new) in POINTS.into_iter().filter(|(point, _)| *point != "before-data-fsync") {
-        let (mut s, b) = armed_with(point, &["--inline-max-bytes", "1024"]).await;
-        let put = s
-            .client
-            .put_object()
-            .bucket(&b)
-            .key("k")
-            .body(ByteStream::from_static(b"new"))
-            .send()
-            .await;
-        assert!(put.is_err(), "{point}: the write was never acknowledged");
-        crashed_and_restarted(&mut s, point);
-        let expected: &[u8] = if keeps_new { b"new" } else { b"old" };
-        assert_eq!(s.get(&b, "k").await, expected, "{point}");
-        assert_eq!(s.get(&b, "keep").await, b"kept", "{point}");
-        assert_eq!(count_files(&s.blobs_dir()), 0, "{point}: no data file at all");
+        overwrite_cut_at(point, keeps_new, &["--inline-max-bytes", "1024"], 0).await;
     }
 }
 

@@ -27,6 +27,19 @@ impl SmallVolume {
     }
 }
 
+/// A server whose data directory is a tmpfs of `megabytes`; `None` (after
+/// saying so) where the test may not mount one.
+async fn server_on_small_volume(megabytes: u32) -> Option<(Server, SmallVolume)> {
+    let mut s = Server::start().await;
+    assert!(s.terminate(Duration::from_secs(30)).is_some());
+    let Some(volume) = SmallVolume::mount(&s.data_dir, megabytes) else {
+        eprintln!("skipped: this test needs permission to mount a tmpfs");
+        return None;
+    };
+    s.restart();
+    Some((s, volume))
+}
+
 impl Drop for SmallVolume {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg("-l").arg(&self.at).status();
@@ -35,13 +48,9 @@ impl Drop for SmallVolume {
 
 #[tokio::test]
 async fn a_full_volume_refuses_writes_cleanly_and_recovers_when_space_is_freed() {
-    let mut s = Server::start().await;
-    assert!(s.terminate(Duration::from_secs(30)).is_some());
-    let Some(_volume) = SmallVolume::mount(&s.data_dir, 24) else {
-        eprintln!("skipped: this test needs permission to mount a tmpfs");
+    let Some((mut s, _volume)) = server_on_small_volume(24).await else {
         return;
     };
-    s.restart();
     let b = s.new_bucket("full").await;
     let body = pseudo_random_bytes(1, 1 << 20);
     let mut stored = Vec::new();
@@ -107,13 +116,9 @@ fn fill_up(dir: &Path) -> PathBuf {
 
 #[tokio::test]
 async fn a_volume_filled_by_another_process_stops_metadata_writes_until_freed_without_a_restart() {
-    let mut s = Server::start().await;
-    assert!(s.terminate(Duration::from_secs(30)).is_some());
-    let Some(_volume) = SmallVolume::mount(&s.data_dir, 24) else {
-        eprintln!("skipped: this test needs permission to mount a tmpfs");
+    let Some((s, _volume)) = server_on_small_volume(24).await else {
         return;
     };
-    s.restart();
     let b = s.new_bucket("filled").await;
     let keys: Vec<String> = (0..40).map(|i| format!("k{i}")).collect();
     for key in &keys {

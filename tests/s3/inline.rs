@@ -7,11 +7,10 @@ use std::process::Command;
 use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{
-    BucketVersioningStatus, CompletedMultipartUpload, CompletedPart, ServerSideEncryption, VersioningConfiguration,
-};
+use aws_sdk_s3::types::{BucketVersioningStatus, CompletedMultipartUpload, CompletedPart, ServerSideEncryption};
 
 use crate::common::*;
+use crate::versioning::set_versioning;
 
 const INLINE_MAX_BYTES: usize = 16 << 10;
 
@@ -102,17 +101,7 @@ async fn inline_objects_overwrite_copy_version_and_delete() {
     expect_err(s.client.head_object().bucket(&b).key("k").send().await, 404, "");
     assert_eq!(read(&s, &b, "copy", None).await.unwrap(), b"second");
 
-    s.client
-        .put_bucket_versioning()
-        .bucket(&b)
-        .versioning_configuration(
-            VersioningConfiguration::builder()
-                .status(BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    set_versioning(&s.client, &b, BucketVersioningStatus::Enabled).await;
     let mut ids = Vec::new();
     for body in ["v1", "v2", "v3"] {
         let out = s
