@@ -73,11 +73,13 @@ pub enum WriteCondition {
 pub type Rejection = Box<dyn std::error::Error + Send + Sync>;
 
 /// A change to one object version's record, applied atomically with the read
-/// of that record; returning an error leaves the record as it was.
-pub type ObjectChange = Box<dyn FnOnce(&mut ObjectRecord) -> Result<(), Rejection> + Send>;
+/// of that record; returning an error leaves the record as it was. The engine
+/// may apply it more than once, each time to the record as read then.
+pub type ObjectChange = Box<dyn Fn(&mut ObjectRecord) -> Result<(), Rejection> + Send>;
 
-/// A change to a bucket's record, applied atomically with its read.
-pub type BucketChange = Box<dyn FnOnce(&mut BucketRecord) -> Result<(), Rejection> + Send>;
+/// A change to a bucket's record, applied atomically with its read; like an
+/// [`ObjectChange`], it may be applied more than once.
+pub type BucketChange = Box<dyn Fn(&mut BucketRecord) -> Result<(), Rejection> + Send>;
 
 /// How a delete without a version id treats the key, and who asks.
 #[derive(Debug, Clone, Default)]

@@ -204,7 +204,10 @@ impl Inner {
             Staged::File { blob, salt } => (blob, salt),
             Staged::Inline(bytes) => {
                 let segment = Segment {
-                    blob: uuid::Uuid::new_v4().simple().to_string(),
+                    // Time-ordered, so each new row lands at the end of the
+                    // table: a commit rewrites the same few pages, not a
+                    // random page per object.
+                    blob: uuid::Uuid::now_v7().simple().to_string(),
                     size: bytes.len() as u64,
                     inline: true,
                     ..Segment::default()

@@ -41,7 +41,7 @@ use coffer_engine::{
     ListPage, ListQuery, Listed, ListedVersion, NULL_VERSION_ID, ObjectChange, ObjectRecord, PartRecord, UploadRecord,
     UserRecord, WriteCondition,
 };
-use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition, TableHandle, WriteTransaction};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableHandle, WriteTransaction};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
@@ -269,7 +269,7 @@ pub struct Meta {
     /// Set by a failed commit: after any I/O error redb refuses every write
     /// (`PreviousIo`) until the database is opened again.
     reopen: AtomicBool,
-    group: GroupCommit,
+    group: GroupCommit<WriteTransaction>,
 }
 
 impl Meta {
@@ -356,27 +356,24 @@ impl Meta {
         Ok(())
     }
 
-    /// Runs `work` in a write transaction and, if it succeeds, commits it and
-    /// returns once the commit is durable: concurrent writes share one durable
-    /// commit (see [`crate::group_commit`]).
-    fn write<T>(&self, work: impl FnOnce(&WriteTransaction) -> EngineResult<T>) -> EngineResult<T> {
-        self.reopen_after_failure()?;
-        let mut txn = self.begin_write()?;
-        txn.set_durability(Durability::None).map_err(internal)?;
-        let result = work(&txn)?;
-        crash_point!("before-commit");
-        self.commit(txn)?;
-        let ticket = self.group.committed();
-        self.group.wait_durable(
-            ticket,
-            || self.begin_write(),
-            |mut empty, directories| {
+    /// Runs `work` in a write transaction and returns once that transaction
+    /// has committed durably: concurrent writes share one transaction and
+    /// one commit (see [`crate::group_commit`]). `work` may run more than
+    /// once, and is answered from its last run.
+    fn write<T>(&self, work: impl FnMut(&WriteTransaction) -> EngineResult<T>) -> EngineResult<T> {
+        let result = self.group.write(
+            || {
+                self.reopen_after_failure()?;
+                self.begin_write()
+            },
+            work,
+            |txn, directories| {
                 crash_point!("before-directory-fsync");
                 for directory in directories {
                     sync_dir(directory)?;
                 }
-                empty.set_durability(Durability::Immediate).map_err(internal)?;
-                self.commit(empty)
+                crash_point!("before-commit");
+                self.commit(txn)
             },
         )?;
         crash_point!("after-commit");
@@ -486,7 +483,7 @@ impl Meta {
                     .insert(segment.blob.as_bytes(), data)
                     .map_err(internal)?;
             }
-            write_version(txn, bucket, object, condition)
+            write_version(txn, bucket, object.clone(), condition)
         })
     }
 
@@ -815,7 +812,7 @@ impl Meta {
                     .ok_or(EngineError::InvalidPart(segment.part_number))?;
                 unused.swap_remove(at);
             }
-            let (stored, displaced) = write_version(txn, bucket, object, condition)?;
+            let (stored, displaced) = write_version(txn, bucket, object.clone(), condition)?;
             Ok((stored, displaced, unused))
         })
     }

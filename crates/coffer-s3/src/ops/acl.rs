@@ -120,7 +120,7 @@ impl CofferS3 {
                 &input.key,
                 version_id,
                 Box::new(move |object| {
-                    object.acl = Some(acl);
+                    object.acl = Some(acl.clone());
                     Ok(())
                 }),
             )

@@ -157,7 +157,7 @@ impl CofferS3 {
                             "An Object Lock configuration is present on this bucket, so the versioning state cannot be changed."
                         )));
                     }
-                    bucket.versioning = Some(status);
+                    bucket.versioning = Some(status.clone());
                     Ok(())
                 }),
             )

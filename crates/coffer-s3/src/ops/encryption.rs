@@ -90,7 +90,7 @@ impl CofferS3 {
             .update_bucket(
                 bucket,
                 Box::new(move |bucket| {
-                    bucket.default_encryption = encryption;
+                    bucket.default_encryption = encryption.clone();
                     Ok(())
                 }),
             )

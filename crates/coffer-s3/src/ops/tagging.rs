@@ -205,7 +205,7 @@ impl CofferS3 {
                 key,
                 requested_version(version_id),
                 Box::new(move |object| {
-                    object.tags = tags;
+                    object.tags = tags.clone();
                     Ok(())
                 }),
             )
