@@ -14,7 +14,7 @@ mod list;
 mod record;
 
 pub use error::{EngineError, EngineResult};
-pub use list::{ListEntry, ListPage, ListQuery, Listed, ListedVersion};
+pub use list::{ListEntry, ListPage, ListQuery, Listed, ListedVersion, ObjectSummary};
 pub use record::{
     BucketEncryption, BucketRecord, BucketUsage, COMPLIANCE, Checksums, ContentHeaders, EncryptionRecord, GOVERNANCE,
     KeyRecord, LockRecord, NULL_VERSION_ID, ObjectRecord, PartRecord, Segment, UploadRecord, UserRecord,

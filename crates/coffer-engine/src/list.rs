@@ -1,4 +1,6 @@
-use crate::{ObjectRecord, UploadRecord};
+use time::OffsetDateTime;
+
+use crate::{Checksums, ObjectRecord, UploadRecord};
 
 /// A request for one page of a bucket listing, with S3's listing semantics.
 #[derive(Debug, Clone, Default)]
@@ -16,6 +18,27 @@ pub struct ListQuery {
 /// What a listing lists: each item belongs to an object key.
 pub trait Listed {
     fn key(&self) -> &str;
+}
+
+/// What a listing of current versions shows of a version: the parts of its
+/// [`ObjectRecord`] that ListObjects answers with, read without the rest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectSummary {
+    pub key: String,
+    pub size: u64,
+    /// As in [`ObjectRecord::etag`]: unquoted.
+    pub etag: String,
+    pub last_modified: OffsetDateTime,
+    pub owner: String,
+    pub checksums: Checksums,
+    pub storage_class: Option<String>,
+    pub delete_marker: bool,
+}
+
+impl Listed for ObjectSummary {
+    fn key(&self) -> &str {
+        &self.key
+    }
 }
 
 impl Listed for ObjectRecord {
@@ -63,7 +86,7 @@ impl<T: Listed> ListEntry<T> {
 
 /// One page of a listing, in UTF-8 byte order of keys.
 #[derive(Debug, Clone)]
-pub struct ListPage<T = ObjectRecord> {
+pub struct ListPage<T = ObjectSummary> {
     pub entries: Vec<ListEntry<T>>,
     /// True when entries remain after the last one returned.
     pub truncated: bool,

@@ -32,6 +32,7 @@ pub mod layout;
 pub mod meta;
 pub mod recovery;
 pub mod sealed;
+mod summary;
 
 use std::path::Path;
 use std::sync::Arc;

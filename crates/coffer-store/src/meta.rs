@@ -38,8 +38,8 @@ use std::sync::{RwLock, RwLockReadGuard};
 
 use coffer_engine::{
     BucketChange, BucketRecord, BucketUsage, DeleteOptions, Deleted, EngineError, EngineResult, KeyRecord, ListEntry,
-    ListPage, ListQuery, Listed, ListedVersion, NULL_VERSION_ID, ObjectChange, ObjectRecord, PartRecord, UploadRecord,
-    UserRecord, WriteCondition,
+    ListPage, ListQuery, Listed, ListedVersion, NULL_VERSION_ID, ObjectChange, ObjectRecord, ObjectSummary, PartRecord,
+    UploadRecord, UserRecord, WriteCondition,
 };
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableHandle, WriteTransaction};
 use serde::Serialize;
@@ -595,7 +595,7 @@ impl Meta {
     }
 
     /// One page of the current versions of a bucket's keys; see [`ListQuery`].
-    pub fn list_objects(&self, bucket: &str, query: &ListQuery) -> EngineResult<ListPage> {
+    pub fn list_objects(&self, bucket: &str, query: &ListQuery) -> EngineResult<ListPage<ObjectSummary>> {
         let txn = self.read()?;
         let start = query.start_after.as_deref().map(|after| key_versions(bucket, after).1);
         let listing = Listing {
@@ -604,7 +604,7 @@ impl Meta {
             current_only: true,
         };
         let start = start.map_or(Bound::Unbounded, Bound::Included);
-        list(&txn, &listing, bucket, query, start, |object: &ObjectRecord| {
+        list(&txn, &listing, bucket, query, start, |object: &ObjectSummary| {
             !object.delete_marker
         })
     }
@@ -987,6 +987,32 @@ struct Listing {
     current_only: bool,
 }
 
+/// A listed table's record, as a listing reads it.
+trait Listable: Listed + Sized {
+    fn from_stored(bytes: &[u8]) -> EngineResult<Self>;
+}
+
+impl Listable for ObjectRecord {
+    fn from_stored(bytes: &[u8]) -> EngineResult<Self> {
+        decode(bytes)
+    }
+}
+
+impl Listable for UploadRecord {
+    fn from_stored(bytes: &[u8]) -> EngineResult<Self> {
+        decode(bytes)
+    }
+}
+
+impl Listable for ObjectSummary {
+    fn from_stored(bytes: &[u8]) -> EngineResult<Self> {
+        match bytes.split_first() {
+            Some((&RECORD_FORMAT_V1, rest)) => crate::summary::decode(rest),
+            _ => Err(internal("record in an unknown format")),
+        }
+    }
+}
+
 /// How many older versions of one key a listing of current versions steps
 /// over before it seeks past the rest instead.
 const OLDER_VERSIONS_STEPPED_MAX: usize = 16;
@@ -995,7 +1021,7 @@ const OLDER_VERSIONS_STEPPED_MAX: usize = 16;
 /// starting at `start` (a table key), or at the query's prefix when that
 /// comes later. Rows for which `visible` is false are left out; when the
 /// listing lists current versions only, so is the rest of their key.
-fn list<T: DeserializeOwned + Listed>(
+fn list<T: Listable>(
     txn: &redb::ReadTransaction,
     listing: &Listing,
     bucket: &str,
@@ -1053,7 +1079,7 @@ fn list<T: DeserializeOwned + Listed>(
                         .find(delimiter)
                         .map(|at| &key[..query.prefix.len() + at + delimiter.len()])
                 });
-            let record: T = decode(value.value())?;
+            let record = T::from_stored(value.value())?;
             if !visible(&record) {
                 continue;
             }

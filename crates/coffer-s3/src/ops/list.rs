@@ -2,7 +2,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use coffer_engine::{ListEntry, ListQuery, ListedVersion, ObjectRecord};
+use coffer_engine::{Checksums, ListEntry, ListQuery, ListedVersion, ObjectSummary};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use s3s::dto::*;
 use s3s::xml::{SerResult, Serializer};
@@ -97,8 +97,8 @@ pub(super) fn common_prefixes(prefixes: Vec<String>, encoding: Encoding) -> Opti
     )
 }
 
-fn checksum_algorithms(object: &ObjectRecord) -> Option<Vec<ChecksumAlgorithm>> {
-    Algorithm::of(&object.checksums).map(|a| vec![ChecksumAlgorithm::from(a.name().to_owned())])
+fn checksum_algorithms(checksums: &Checksums) -> Option<Vec<ChecksumAlgorithm>> {
+    Algorithm::of(checksums).map(|a| vec![ChecksumAlgorithm::from(a.name().to_owned())])
 }
 
 fn continuation_token(last: &str) -> String {
@@ -114,11 +114,11 @@ fn parse_continuation_token(token: &str) -> S3Result<String> {
 }
 
 impl CofferS3 {
-    fn object_entry(&self, object: ObjectRecord, encoding: Encoding, with_owner: bool) -> Object {
+    fn object_entry(&self, object: ObjectSummary, encoding: Encoding, with_owner: bool) -> Object {
         Object {
-            checksum_algorithm: checksum_algorithms(&object),
-            checksum_type: object.checksums.checksum_type.clone().map(ChecksumType::from),
-            e_tag: Some(ETag::Strong(object.etag.clone())),
+            checksum_algorithm: checksum_algorithms(&object.checksums),
+            checksum_type: object.checksums.checksum_type.map(ChecksumType::from),
+            e_tag: Some(ETag::Strong(object.etag)),
             key: Some(encoding.encode(&object.key)),
             last_modified: Some(object.last_modified.into()),
             owner: with_owner.then(|| self.owner_of(&object.owner)),
@@ -298,7 +298,7 @@ impl CofferS3 {
             });
         }
         VersionEntry::Version(ObjectVersion {
-            checksum_algorithm: checksum_algorithms(&object),
+            checksum_algorithm: checksum_algorithms(&object.checksums),
             checksum_type: object.checksums.checksum_type.clone().map(ChecksumType::from),
             e_tag: Some(ETag::Strong(object.etag.clone())),
             is_latest: Some(is_latest),

@@ -1,0 +1,233 @@
+//! Reads what a listing shows of a version straight from its stored record.
+//!
+//! A stored [`coffer_engine::ObjectRecord`] is MessagePack with named fields.
+//! Decoding it whole for every listed key (through serde, which checks every
+//! field name and string as UTF-8 and allocates each) cost most of a
+//! listing's time; a listing needs a handful of its fields. This walks the
+//! record's map once, decodes those fields and steps over the rest by their
+//! MessagePack lengths alone. It owns nothing but that walk; `meta` calls it.
+
+use coffer_engine::{Checksums, EngineError, EngineResult, ObjectSummary};
+use rmp::Marker;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+fn malformed(what: &str) -> EngineError {
+    EngineError::Internal(format!("malformed version record: {what}"))
+}
+
+/// The summary of the MessagePack map `bytes` (a record after its format
+/// byte).
+pub fn decode(mut bytes: &[u8]) -> EngineResult<ObjectSummary> {
+    let input = &mut bytes;
+    let fields = rmp::decode::read_map_len(input).map_err(|_| malformed("not a map"))?;
+    let mut key = None;
+    let mut size = 0;
+    let mut etag = String::new();
+    let mut last_modified = None;
+    let mut owner = String::new();
+    let mut checksums = Checksums::default();
+    let mut storage_class = None;
+    let mut delete_marker = false;
+    for _ in 0..fields {
+        match raw_str(input)? {
+            b"key" => key = Some(string(input)?),
+            b"size" => size = rmp::decode::read_int(input).map_err(|_| malformed("size"))?,
+            b"etag" => etag = string(input)?,
+            b"last_modified" => {
+                let text = std::str::from_utf8(raw_str(input)?).map_err(|_| malformed("last_modified"))?;
+                last_modified = Some(OffsetDateTime::parse(text, &Rfc3339).map_err(|_| malformed("last_modified"))?);
+            }
+            b"owner" => owner = string(input)?,
+            b"checksums" => checksums = decode_checksums(input)?,
+            b"storage_class" => storage_class = optional_string(input)?,
+            b"delete_marker" => {
+                delete_marker = rmp::decode::read_bool(input).map_err(|_| malformed("delete_marker"))?
+            }
+            _ => skip(input)?,
+        }
+    }
+    Ok(ObjectSummary {
+        key: key.ok_or_else(|| malformed("no key"))?,
+        size,
+        etag,
+        last_modified: last_modified.ok_or_else(|| malformed("no last_modified"))?,
+        owner,
+        checksums,
+        storage_class,
+        delete_marker,
+    })
+}
+
+fn decode_checksums(input: &mut &[u8]) -> EngineResult<Checksums> {
+    let mut checksums = Checksums::default();
+    let fields = rmp::decode::read_map_len(input).map_err(|_| malformed("checksums"))?;
+    for _ in 0..fields {
+        let field = match raw_str(input)? {
+            b"crc32" => &mut checksums.crc32,
+            b"crc32c" => &mut checksums.crc32c,
+            b"crc64nvme" => &mut checksums.crc64nvme,
+            b"sha1" => &mut checksums.sha1,
+            b"sha256" => &mut checksums.sha256,
+            b"checksum_type" => &mut checksums.checksum_type,
+            _ => {
+                skip(input)?;
+                continue;
+            }
+        };
+        *field = optional_string(input)?;
+    }
+    Ok(checksums)
+}
+
+/// The bytes of a string, unchecked.
+fn raw_str<'a>(input: &mut &'a [u8]) -> EngineResult<&'a [u8]> {
+    let len = rmp::decode::read_str_len(input).map_err(|_| malformed("expected a string"))? as usize;
+    take(input, len)
+}
+
+fn string(input: &mut &[u8]) -> EngineResult<String> {
+    String::from_utf8(raw_str(input)?.to_vec()).map_err(|_| malformed("a string is not UTF-8"))
+}
+
+fn optional_string(input: &mut &[u8]) -> EngineResult<Option<String>> {
+    if input.first() == Some(&Marker::Null.to_u8()) {
+        *input = &input[1..];
+        return Ok(None);
+    }
+    string(input).map(Some)
+}
+
+fn take<'a>(input: &mut &'a [u8], len: usize) -> EngineResult<&'a [u8]> {
+    if input.len() < len {
+        return Err(malformed("cut short"));
+    }
+    let (taken, rest) = input.split_at(len);
+    *input = rest;
+    Ok(taken)
+}
+
+/// Steps over the next value, however nested.
+fn skip(input: &mut &[u8]) -> EngineResult<()> {
+    let mut pending: u64 = 1;
+    while pending > 0 {
+        pending -= 1;
+        let marker = rmp::decode::read_marker(input).map_err(|_| malformed("cut short"))?;
+        let (bytes, values) = match marker {
+            Marker::FixPos(_) | Marker::FixNeg(_) | Marker::Null | Marker::True | Marker::False => (0, 0),
+            Marker::U8 | Marker::I8 => (1, 0),
+            Marker::U16 | Marker::I16 => (2, 0),
+            Marker::U32 | Marker::I32 | Marker::F32 => (4, 0),
+            Marker::U64 | Marker::I64 | Marker::F64 => (8, 0),
+            Marker::FixStr(len) => (len as usize, 0),
+            Marker::Str8 | Marker::Bin8 => (length(input, 1)?, 0),
+            Marker::Str16 | Marker::Bin16 => (length(input, 2)?, 0),
+            Marker::Str32 | Marker::Bin32 => (length(input, 4)?, 0),
+            Marker::FixArray(len) => (0, u64::from(len)),
+            Marker::Array16 => (0, length(input, 2)? as u64),
+            Marker::Array32 => (0, length(input, 4)? as u64),
+            Marker::FixMap(len) => (0, 2 * u64::from(len)),
+            Marker::Map16 => (0, 2 * length(input, 2)? as u64),
+            Marker::Map32 => (0, 2 * length(input, 4)? as u64),
+            Marker::FixExt1 => (2, 0),
+            Marker::FixExt2 => (3, 0),
+            Marker::FixExt4 => (5, 0),
+            Marker::FixExt8 => (9, 0),
+            Marker::FixExt16 => (17, 0),
+            Marker::Ext8 => (length(input, 1)? + 1, 0),
+            Marker::Ext16 => (length(input, 2)? + 1, 0),
+            Marker::Ext32 => (length(input, 4)? + 1, 0),
+            Marker::Reserved => return Err(malformed("reserved marker")),
+        };
+        take(input, bytes)?;
+        pending += values;
+    }
+    Ok(())
+}
+
+/// A big-endian length of `width` bytes.
+fn length(input: &mut &[u8], width: usize) -> EngineResult<usize> {
+    let bytes = take(input, width)?;
+    Ok(bytes.iter().fold(0usize, |len, &byte| (len << 8) | usize::from(byte)))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use coffer_engine::{ContentHeaders, LockRecord, ObjectRecord, Segment};
+
+    use super::*;
+
+    fn stored(record: &ObjectRecord) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        rmp_serde::encode::write_named(&mut bytes, record).unwrap();
+        bytes
+    }
+
+    #[test]
+    fn reads_the_listed_fields_past_every_other_kind_of_value() {
+        let record = ObjectRecord {
+            key: "photos/é/2026.jpg".into(),
+            version_id: "0000000000000007abcdef0123456789".into(),
+            size: 5 << 40,
+            etag: "9e107d9d372bb6826bd81d3542a419d6-3".into(),
+            last_modified: OffsetDateTime::parse("2026-11-26T14:50:30.123456789Z", &Rfc3339).unwrap(),
+            owner: "owner-id".into(),
+            content: ContentHeaders {
+                content_type: Some("image/jpeg".into()),
+                ..ContentHeaders::default()
+            },
+            user_metadata: BTreeMap::from([("a".repeat(300), "b".repeat(70_000))]),
+            checksums: Checksums {
+                crc32: Some("AAAAAA==".into()),
+                crc64nvme: Some("AAAAAAAAAAA=".into()),
+                checksum_type: Some("FULL_OBJECT".into()),
+                ..Checksums::default()
+            },
+            segments: vec![Segment {
+                blob: "blob".into(),
+                size: 3,
+                salt: Some(vec![0xFF; 40]),
+                ..Segment::default()
+            }],
+            storage_class: Some("STANDARD_IA".into()),
+            tags: BTreeMap::from([("k".into(), "v".into())]),
+            lock: Some(LockRecord {
+                legal_hold: true,
+                ..LockRecord::default()
+            }),
+            encryption: None,
+            delete_marker: false,
+            acl: Some("x".repeat(40)),
+        };
+        let summary = decode(&stored(&record)).unwrap();
+        assert_eq!(
+            summary,
+            ObjectSummary {
+                key: record.key.clone(),
+                size: record.size,
+                etag: record.etag.clone(),
+                last_modified: record.last_modified,
+                owner: record.owner.clone(),
+                checksums: record.checksums.clone(),
+                storage_class: record.storage_class.clone(),
+                delete_marker: false,
+            }
+        );
+        let marker = ObjectRecord::delete_marker("gone", "null".into(), "owner-id");
+        let summary = decode(&stored(&marker)).unwrap();
+        assert!(summary.delete_marker);
+        assert_eq!(summary.storage_class, None);
+    }
+
+    #[test]
+    fn a_cut_or_foreign_record_is_an_error_not_a_panic() {
+        let whole = stored(&ObjectRecord::delete_marker("k", "null".into(), "o"));
+        for len in 0..whole.len() {
+            assert!(decode(&whole[..len]).is_err(), "cut at {len}");
+        }
+        assert!(decode(&[0xC1]).is_err());
+        assert!(decode(&[0x81, 0xA3, b'k', b'e', b'y', 0xDB, 0xFF, 0xFF, 0xFF, 0xFF]).is_err());
+    }
+}
