@@ -77,15 +77,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+const LOG_BUFFER_BYTES: usize = 64 << 10;
+
 /// Logs to standard error through a writer thread: a request's task formats
 /// its line (the access log writes one per request) and queues it, instead of
-/// taking the stderr lock and making a write call of its own. Lines wait when
-/// the queue is full rather than being dropped. The returned guard flushes
-/// the queue when dropped, at the end of the command.
+/// taking the stderr lock and making a write call of its own. The thread
+/// buffers what it finds queued and writes it in one call once the queue is
+/// empty, so a busy server makes one write per batch of lines, not per line.
+/// Lines wait when the queue is full rather than being dropped. The returned
+/// guard flushes the queue when dropped, at the end of the command.
 fn start_logging(format: Option<config::LogFormat>) -> tracing_appender::non_blocking::WorkerGuard {
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
-        .finish(std::io::stderr());
+        .finish(std::io::BufWriter::with_capacity(LOG_BUFFER_BYTES, std::io::stderr()));
     let logs = tracing_subscriber::fmt().with_writer(writer).with_env_filter(
         tracing_subscriber::EnvFilter::try_from_default_env()
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,s3s=off")),

@@ -33,15 +33,18 @@
 use std::collections::HashSet;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{RwLock, RwLockReadGuard};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use coffer_engine::{
     BucketChange, BucketRecord, BucketUsage, DeleteOptions, Deleted, EngineError, EngineResult, KeyRecord, ListEntry,
     ListPage, ListQuery, Listed, ListedVersion, NULL_VERSION_ID, ObjectChange, ObjectRecord, ObjectSummary, PartRecord,
     UploadRecord, UserRecord, WriteCondition,
 };
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableHandle, WriteTransaction};
+use redb::{
+    Database, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, TableHandle,
+    WriteTransaction,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
@@ -270,6 +273,47 @@ pub struct Meta {
     /// (`PreviousIo`) until the database is opened again.
     reopen: AtomicBool,
     group: GroupCommit<WriteTransaction>,
+    /// Counts the commits (and reopens) that made earlier snapshots stale.
+    commits: AtomicU64,
+    /// The snapshot reads share until the next commit.
+    snapshot: RwLock<Option<Arc<Snapshot>>>,
+}
+
+/// A read transaction with its tables open, shared by every read until a
+/// commit makes it stale: beginning a transaction and opening its tables cost
+/// more than most reads themselves. A write returns only after its commit has
+/// made the snapshot before it stale, so a read that starts after a write's
+/// answer sees that write.
+struct Snapshot {
+    /// [`Meta::commits`] when the snapshot was taken.
+    taken_at: u64,
+    buckets: ReadOnlyTable<&'static [u8], &'static [u8]>,
+    versions: ReadOnlyTable<&'static [u8], &'static [u8]>,
+    uploads: ReadOnlyTable<&'static [u8], &'static [u8]>,
+    parts: ReadOnlyTable<&'static [u8], &'static [u8]>,
+    configs: ReadOnlyTable<&'static [u8], &'static [u8]>,
+    users: ReadOnlyTable<&'static [u8], &'static [u8]>,
+    keys: ReadOnlyTable<&'static [u8], &'static [u8]>,
+    usage: ReadOnlyTable<&'static [u8], &'static [u8]>,
+    inline_data: ReadOnlyTable<&'static [u8], &'static [u8]>,
+}
+
+impl Snapshot {
+    fn open(txn: &ReadTransaction, taken_at: u64) -> EngineResult<Snapshot> {
+        let table = |definition: Table| txn.open_table(definition).map_err(internal);
+        Ok(Snapshot {
+            taken_at,
+            buckets: table(BUCKETS)?,
+            versions: table(VERSIONS)?,
+            uploads: table(UPLOADS)?,
+            parts: table(PARTS)?,
+            configs: table(BUCKET_CONFIGS)?,
+            users: table(USERS)?,
+            keys: table(KEYS)?,
+            usage: table(USAGE)?,
+            inline_data: table(INLINE_DATA)?,
+        })
+    }
 }
 
 impl Meta {
@@ -304,6 +348,8 @@ impl Meta {
             db: RwLock::new(Some(db)),
             reopen: AtomicBool::new(false),
             group: GroupCommit::default(),
+            commits: AtomicU64::new(0),
+            snapshot: RwLock::new(None),
         })
     }
 
@@ -348,7 +394,9 @@ impl Meta {
         if !self.reopen.load(Ordering::Relaxed) {
             return Ok(());
         }
-        // redb holds the file until the old handle is gone: drop it first.
+        // redb holds the file until the old handle, and every snapshot of
+        // it, is gone: drop them first.
+        self.drop_snapshot();
         database.take();
         *database = Some(open_database(&self.path)?);
         self.reopen.store(false, Ordering::Relaxed);
@@ -373,7 +421,9 @@ impl Meta {
                     sync_dir(directory)?;
                 }
                 crash_point!("before-commit");
-                self.commit(txn)
+                self.commit(txn)?;
+                self.drop_snapshot();
+                Ok(())
             },
         )?;
         crash_point!("after-commit");
@@ -386,9 +436,35 @@ impl Meta {
         self.group.directory_changed(directory);
     }
 
-    fn read(&self) -> EngineResult<redb::ReadTransaction> {
-        let database = self.database();
-        database.as_ref().ok_or_else(closed)?.begin_read().map_err(internal)
+    /// Marks the snapshot stale, and lets it go once its readers are done: a
+    /// live read transaction keeps the pages later commits free from being
+    /// used again, so a snapshot must not outlive the commit after it.
+    fn drop_snapshot(&self) {
+        let mut cached = self.snapshot.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.commits.fetch_add(1, Ordering::Release);
+        cached.take();
+    }
+
+    /// The current snapshot, taken anew if a commit has made the last one
+    /// stale.
+    fn read(&self) -> EngineResult<Arc<Snapshot>> {
+        let commits = self.commits.load(Ordering::Acquire);
+        let cached = self.snapshot.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(snapshot) = cached.as_ref().filter(|snapshot| snapshot.taken_at == commits) {
+            return Ok(Arc::clone(snapshot));
+        }
+        drop(cached);
+        let txn = {
+            let database = self.database();
+            database.as_ref().ok_or_else(closed)?.begin_read().map_err(internal)?
+        };
+        let snapshot = Arc::new(Snapshot::open(&txn, commits)?);
+        let mut cached = self.snapshot.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        // A commit since `commits` was read has already made this stale.
+        if self.commits.load(Ordering::Acquire) == commits {
+            *cached = Some(Arc::clone(&snapshot));
+        }
+        Ok(snapshot)
     }
 
     pub fn create_bucket(&self, bucket: &BucketRecord) -> EngineResult<()> {
@@ -408,19 +484,17 @@ impl Meta {
     }
 
     pub fn bucket(&self, name: &str) -> EngineResult<BucketRecord> {
-        let txn = self.read()?;
-        let buckets = txn.open_table(BUCKETS).map_err(internal)?;
-        get(&buckets, name.as_bytes())?.ok_or_else(|| EngineError::NoSuchBucket(name.to_owned()))
+        get(&self.read()?.buckets, name.as_bytes())?.ok_or_else(|| EngineError::NoSuchBucket(name.to_owned()))
     }
 
     pub fn list_buckets(&self) -> EngineResult<Vec<BucketRecord>> {
-        all(&self.read()?.open_table(BUCKETS).map_err(internal)?)
+        all(&self.read()?.buckets)
     }
 
     pub fn bucket_usage(&self, bucket: &str) -> EngineResult<BucketUsage> {
-        let txn = self.read()?;
-        require_bucket(&txn.open_table(BUCKETS).map_err(internal)?, bucket)?;
-        Ok(get(&txn.open_table(USAGE).map_err(internal)?, bucket.as_bytes())?.unwrap_or_default())
+        let snapshot = self.read()?;
+        require_bucket(&snapshot.buckets, bucket)?;
+        Ok(get(&snapshot.usage, bucket.as_bytes())?.unwrap_or_default())
     }
 
     /// Removes an empty bucket, aborting its uploads in progress; returns the
@@ -489,16 +563,14 @@ impl Meta {
 
     /// The bytes of an inline segment; `None` once its version is removed.
     pub fn inline_data(&self, blob: &str) -> EngineResult<Option<Vec<u8>>> {
-        let table = self.read()?.open_table(INLINE_DATA).map_err(internal)?;
-        let data = table.get(blob.as_bytes()).map_err(internal)?;
+        let data = self.read()?.inline_data.get(blob.as_bytes()).map_err(internal)?;
         Ok(data.map(|data| data.value().to_vec()))
     }
 
     pub fn object(&self, bucket: &str, key: &str, version_id: Option<&str>) -> EngineResult<ObjectRecord> {
-        let txn = self.read()?;
-        require_bucket(&txn.open_table(BUCKETS).map_err(internal)?, bucket)?;
-        let versions = txn.open_table(VERSIONS).map_err(internal)?;
-        existing_version(&versions, bucket, key, version_id).map(|(_, object)| object)
+        let snapshot = self.read()?;
+        require_bucket(&snapshot.buckets, bucket)?;
+        existing_version(&snapshot.versions, bucket, key, version_id).map(|(_, object)| object)
     }
 
     pub fn update_object(
@@ -596,15 +668,15 @@ impl Meta {
 
     /// One page of the current versions of a bucket's keys; see [`ListQuery`].
     pub fn list_objects(&self, bucket: &str, query: &ListQuery) -> EngineResult<ListPage<ObjectSummary>> {
-        let txn = self.read()?;
+        let snapshot = self.read()?;
         let start = query.start_after.as_deref().map(|after| key_versions(bucket, after).1);
         let listing = Listing {
-            table: VERSIONS,
+            table: |snapshot| &snapshot.versions,
             key_of: key_of_version,
             current_only: true,
         };
         let start = start.map_or(Bound::Unbounded, Bound::Included);
-        list(&txn, &listing, bucket, query, start, |object: &ObjectSummary| {
+        list(&snapshot, &listing, bucket, query, start, |object: &ObjectSummary| {
             !object.delete_marker
         })
     }
@@ -616,9 +688,9 @@ impl Meta {
         query: &ListQuery,
         version_id_marker: Option<&str>,
     ) -> EngineResult<ListPage<ListedVersion>> {
-        let txn = self.read()?;
-        require_bucket(&txn.open_table(BUCKETS).map_err(internal)?, bucket)?;
-        let versions = txn.open_table(VERSIONS).map_err(internal)?;
+        let snapshot = self.read()?;
+        require_bucket(&snapshot.buckets, bucket)?;
+        let versions = &snapshot.versions;
         // The row the page starts after, when it starts within a key.
         let mut marker_row = None;
         let start = match (query.start_after.as_deref(), version_id_marker) {
@@ -626,7 +698,7 @@ impl Meta {
                 let row = match sequence_in(version_id) {
                     Some(sequence) => Some(version_key(bucket, after, sequence)),
                     None if version_id == NULL_VERSION_ID => {
-                        named_version(&versions, bucket, after, version_id)?.map(|(row, _)| row)
+                        named_version(versions, bucket, after, version_id)?.map(|(row, _)| row)
                     }
                     None => return Err(EngineError::InvalidVersionId(version_id.to_owned())),
                 };
@@ -640,11 +712,11 @@ impl Meta {
             (None, _) => Bound::Unbounded,
         };
         let listing = Listing {
-            table: VERSIONS,
+            table: |snapshot| &snapshot.versions,
             key_of: key_of_version,
             current_only: false,
         };
-        let page = list(&txn, &listing, bucket, query, start, |_: &ObjectRecord| true)?;
+        let page = list(&snapshot, &listing, bucket, query, start, |_: &ObjectRecord| true)?;
 
         // A version is its key's latest when no row of its key precedes it:
         // on this page that is the previous item; before the page, the rows
@@ -691,18 +763,18 @@ impl Meta {
         query: &ListQuery,
         upload_id_marker: Option<&str>,
     ) -> EngineResult<ListPage<UploadRecord>> {
-        let txn = self.read()?;
+        let snapshot = self.read()?;
         let start = query.start_after.as_deref().map(|after| match upload_id_marker {
             Some(upload_id) => upload_key(bucket, after, upload_id),
             None => after_prefix(object_key(bucket, after)),
         });
         let listing = Listing {
-            table: UPLOADS,
+            table: |snapshot| &snapshot.uploads,
             key_of: key_of_upload,
             current_only: false,
         };
         let start = start.map_or(Bound::Unbounded, Bound::Excluded);
-        list(&txn, &listing, bucket, query, start, |_: &UploadRecord| true)
+        list(&snapshot, &listing, bucket, query, start, |_: &UploadRecord| true)
     }
 
     pub fn create_upload(&self, bucket: &str, upload: &UploadRecord) -> EngineResult<()> {
@@ -723,10 +795,9 @@ impl Meta {
     }
 
     pub fn upload(&self, bucket: &str, key: &str, upload_id: &str) -> EngineResult<UploadRecord> {
-        let txn = self.read()?;
-        require_bucket(&txn.open_table(BUCKETS).map_err(internal)?, bucket)?;
-        let uploads = txn.open_table(UPLOADS).map_err(internal)?;
-        get(&uploads, &upload_key(bucket, key, upload_id))?
+        let snapshot = self.read()?;
+        require_bucket(&snapshot.buckets, bucket)?;
+        get(&snapshot.uploads, &upload_key(bucket, key, upload_id))?
             .ok_or_else(|| EngineError::NoSuchUpload(upload_id.to_owned()))
     }
 
@@ -769,20 +840,20 @@ impl Meta {
         after: u32,
         max_parts: usize,
     ) -> EngineResult<(Vec<PartRecord>, bool)> {
-        let txn = self.read()?;
-        let uploads = txn.open_table(UPLOADS).map_err(internal)?;
-        if uploads
+        let snapshot = self.read()?;
+        if snapshot
+            .uploads
             .get(upload_key(bucket, key, upload_id).as_slice())
             .map_err(internal)?
             .is_none()
         {
             return Err(EngineError::NoSuchUpload(upload_id.to_owned()));
         }
-        let parts_table = txn.open_table(PARTS).map_err(internal)?;
         let first = part_key(upload_id, after);
         let end = after_prefix(upload_id.as_bytes().to_vec());
         let mut parts = Vec::new();
-        let range = parts_table
+        let range = snapshot
+            .parts
             .range::<&[u8]>((Bound::Excluded(first.as_slice()), Bound::Excluded(end.as_slice())))
             .map_err(internal)?;
         for entry in range.take(max_parts + 1) {
@@ -839,10 +910,12 @@ impl Meta {
     }
 
     pub fn bucket_config(&self, bucket: &str, kind: &str) -> EngineResult<Option<Vec<u8>>> {
-        let txn = self.read()?;
-        require_bucket(&txn.open_table(BUCKETS).map_err(internal)?, bucket)?;
-        let configs = txn.open_table(BUCKET_CONFIGS).map_err(internal)?;
-        let found = configs.get(object_key(bucket, kind).as_slice()).map_err(internal)?;
+        let snapshot = self.read()?;
+        require_bucket(&snapshot.buckets, bucket)?;
+        let found = snapshot
+            .configs
+            .get(object_key(bucket, kind).as_slice())
+            .map_err(internal)?;
         Ok(found.map(|value| value.value().to_vec()))
     }
 
@@ -885,7 +958,7 @@ impl Meta {
     }
 
     pub fn list_users(&self) -> EngineResult<Vec<UserRecord>> {
-        all(&self.read()?.open_table(USERS).map_err(internal)?)
+        all(&self.read()?.users)
     }
 
     pub fn create_key(&self, key: &KeyRecord) -> EngineResult<()> {
@@ -927,19 +1000,19 @@ impl Meta {
     }
 
     pub fn list_keys(&self) -> EngineResult<Vec<KeyRecord>> {
-        all(&self.read()?.open_table(KEYS).map_err(internal)?)
+        all(&self.read()?.keys)
     }
 
     /// Every data file name that some record refers to.
     pub fn referenced_blobs(&self) -> EngineResult<HashSet<String>> {
-        let txn = self.read()?;
+        let snapshot = self.read()?;
         let mut blobs = HashSet::new();
-        for entry in txn.open_table(VERSIONS).map_err(internal)?.iter().map_err(internal)? {
+        for entry in snapshot.versions.iter().map_err(internal)? {
             let (_, value) = entry.map_err(internal)?;
             let object: ObjectRecord = decode(value.value())?;
             blobs.extend(object.segments.into_iter().map(|segment| segment.blob));
         }
-        for entry in txn.open_table(PARTS).map_err(internal)?.iter().map_err(internal)? {
+        for entry in snapshot.parts.iter().map_err(internal)? {
             let (_, value) = entry.map_err(internal)?;
             blobs.insert(decode::<PartRecord>(value.value())?.blob);
         }
@@ -980,7 +1053,7 @@ fn key_of_upload(suffix: &[u8]) -> &[u8] {
 
 /// Which table a listing reads, and how.
 struct Listing {
-    table: Table,
+    table: fn(&Snapshot) -> &ReadOnlyTable<&'static [u8], &'static [u8]>,
     /// Finds the object key in a table key's part after the bucket.
     key_of: fn(&[u8]) -> &[u8],
     /// List only the first row of each key (its current version).
@@ -1022,15 +1095,15 @@ const OLDER_VERSIONS_STEPPED_MAX: usize = 16;
 /// comes later. Rows for which `visible` is false are left out; when the
 /// listing lists current versions only, so is the rest of their key.
 fn list<T: Listable>(
-    txn: &redb::ReadTransaction,
+    snapshot: &Snapshot,
     listing: &Listing,
     bucket: &str,
     query: &ListQuery,
     start: Bound<Vec<u8>>,
     visible: impl Fn(&T) -> bool,
 ) -> EngineResult<ListPage<T>> {
-    require_bucket(&txn.open_table(BUCKETS).map_err(internal)?, bucket)?;
-    let records = txn.open_table(listing.table).map_err(internal)?;
+    require_bucket(&snapshot.buckets, bucket)?;
+    let records = (listing.table)(snapshot);
     let bucket_start = object_key(bucket, "").len();
     let prefix_start = object_key(bucket, &query.prefix);
     let mut lower = match start {
