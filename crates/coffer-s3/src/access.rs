@@ -213,14 +213,15 @@ impl Authorizer {
     }
 
     /// Decides whether the signer of `credentials` may perform `action` on
-    /// `bucket`, or on `key` in it.
+    /// `bucket`, or on `key` in it. `context` gives the condition keys a
+    /// bucket policy can test; it is called only if the bucket has a policy.
     pub async fn authorize(
         &self,
         credentials: Option<&Credentials>,
         bucket: &BucketRecord,
         key: Option<&str>,
         action: &str,
-        context: &HashMap<String, String>,
+        context: impl FnOnce() -> HashMap<String, String>,
     ) -> S3Result<()> {
         let principal = self.principal(credentials)?;
         let is_owner = matches!(&principal, Principal::User { id, .. } if *id == bucket.owner);
@@ -248,7 +249,7 @@ impl Authorizer {
                 principal: &principal,
                 action,
                 resource: &resource,
-                context,
+                context: &context(),
             })
         });
         if verdict == Verdict::Deny {
@@ -390,14 +391,13 @@ impl S3Access for CofferAccess {
             Err(err) => return Err(from_engine(err)),
         };
         cx.extensions_mut().insert(AuthorizedBucket(record.clone()));
-        let context = condition_context(cx, caller.as_ref());
         self.authorizer
             .authorize(
                 credentials.as_ref(),
                 &record,
                 key.as_deref(),
                 &action(&operation),
-                &context,
+                || condition_context(cx, caller.as_ref()),
             )
             .await
     }

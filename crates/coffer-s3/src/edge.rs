@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bytes::Bytes;
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use http::{HeaderMap, HeaderValue, Request, Response};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response};
 use s3s::service::S3Service;
 use s3s::{Body, HttpError};
 
@@ -273,10 +273,13 @@ fn panic_text(panic: &(dyn Any + Send)) -> &str {
         .unwrap_or("(no message)")
 }
 
+const X_AMZ_ID_2: HeaderName = HeaderName::from_static("x-amz-id-2");
+const X_AMZ_REQUEST_ID: HeaderName = HeaderName::from_static("x-amz-request-id");
+
 fn set_request_id(resp: &mut Response<Body>, request_id: &str) {
     let id = HeaderValue::from_str(request_id).expect("request ids are hex");
-    resp.headers_mut().insert("x-amz-id-2", id.clone());
-    resp.headers_mut().insert("x-amz-request-id", id);
+    resp.headers_mut().insert(X_AMZ_ID_2, id.clone());
+    resp.headers_mut().insert(X_AMZ_REQUEST_ID, id);
 }
 
 /// The namespace of S3's XML documents.

@@ -203,7 +203,7 @@ impl CofferS3 {
                 &bucket,
                 Some(key),
                 "s3:GetObject",
-                &Default::default(),
+                Default::default,
             )
             .await?;
         Ok(bucket)

@@ -453,7 +453,7 @@ impl CofferS3 {
                     bucket,
                     Some(key),
                     "s3:BypassGovernanceRetention",
-                    &Default::default(),
+                    Default::default,
                 )
                 .await
                 .is_ok()
