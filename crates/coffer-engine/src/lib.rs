@@ -75,11 +75,11 @@ pub type Rejection = Box<dyn std::error::Error + Send + Sync>;
 /// A change to one object version's record, applied atomically with the read
 /// of that record; returning an error leaves the record as it was. The engine
 /// may apply it more than once, each time to the record as read then.
-pub type ObjectChange = Box<dyn Fn(&mut ObjectRecord) -> Result<(), Rejection> + Send>;
+pub type ObjectChange = Box<dyn Fn(&mut ObjectRecord) -> Result<(), Rejection> + Send + Sync>;
 
 /// A change to a bucket's record, applied atomically with its read; like an
 /// [`ObjectChange`], it may be applied more than once.
-pub type BucketChange = Box<dyn Fn(&mut BucketRecord) -> Result<(), Rejection> + Send>;
+pub type BucketChange = Box<dyn Fn(&mut BucketRecord) -> Result<(), Rejection> + Send + Sync>;
 
 /// How a delete without a version id treats the key, and who asks.
 #[derive(Debug, Clone, Default)]

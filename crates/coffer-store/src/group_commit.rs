@@ -1,13 +1,15 @@
 //! Group commit: many writes, one transaction, one fsync.
 //!
 //! Concurrent writes share one open database transaction, the batch. Each
-//! writer in turn holds the batch's transaction alone, applies its change on
-//! its own thread, and hands it back; once no writer waits to apply (or the
-//! batch is full), one of the batch's writers commits it durably, after
-//! syncing the directories its writes' data files were renamed into. Every
-//! writer of the batch is answered only then, so each write still returns
-//! only once it is durable, and under load one commit and one fsync
-//! acknowledge a whole batch.
+//! write applies its change to the batch's transaction in turn, on its own
+//! task and without waiting for any other thread; once every writer that was
+//! waiting has applied (or the batch is full), the last of them commits the
+//! batch durably, after syncing the directories its writes' data files were
+//! renamed into. Writers waiting on a batch await it without holding a
+//! thread, and are answered only once it is durable, so each write still
+//! returns only once it is durable, and under load one commit and one fsync
+//! acknowledge a whole batch. The database has one writer: while a batch
+//! commits, new writes wait for it, and form the next batch.
 //!
 //! A write that fails may have changed the transaction before failing, and
 //! its changes must not be committed with the others. So when a write fails
@@ -17,15 +19,17 @@
 //! own changes. Writes are therefore closures that can run more than once;
 //! they are answered from their last run.
 //!
-//! This owns the batch and its turns; opening and committing a transaction
-//! are the closures [`GroupCommit::write`] is given, so this module calls
-//! nothing.
+//! This owns the batch and whose turn it is; opening and committing a
+//! transaction are the closures [`GroupCommit::write`] is given, so this
+//! module calls nothing.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::pin::pin;
+use std::sync::{Mutex, MutexGuard};
 
 use coffer_engine::{EngineError, EngineResult};
+use tokio::sync::Notify;
 
 /// The most writes one batch holds: past this the batch commits even while
 /// writers wait, so no batch grows without bound.
@@ -34,24 +38,22 @@ const MAX_BATCH_WRITES: usize = 64;
 /// The shared batch of a database whose transactions are `Txn`.
 pub struct GroupCommit<Txn> {
     state: Mutex<State<Txn>>,
-    /// Signalled when the transaction is handed back and another writer may
-    /// hold it.
-    turn_free: Condvar,
-    /// Signalled when the batch may be committed, or a batch has ended.
-    batch_changed: Condvar,
+    /// Woken when a commit starts or ends, or a writer stops waiting.
+    changed: Notify,
 }
 
 struct State<Txn> {
-    /// The current batch's transaction, while nobody holds it; `None` also
-    /// before the batch's first write opens it.
+    /// The current batch's transaction; `None` before the batch's first write
+    /// opens it, and while the batch commits.
     open: Option<Txn>,
-    /// A writer or a committer holds the transaction.
-    held: bool,
-    /// Writers waiting to hold it.
-    queued: usize,
-    /// The number of the current batch, and the writes it holds.
+    committing: bool,
+    /// Writers waiting to apply their change, once the commit under way ends.
+    waiting: usize,
+    /// The number of the current batch, the writes it holds, and how many of
+    /// their writers have gone (their requests cancelled) and need no answer.
     batch: u64,
     writes: usize,
+    departed: usize,
     /// How ended batches ended, until each of their writers has been told.
     ended: HashMap<u64, Ended>,
     /// Directories whose new entries must be durable before the next commit,
@@ -77,15 +79,15 @@ impl<Txn> Default for GroupCommit<Txn> {
         GroupCommit {
             state: Mutex::new(State {
                 open: None,
-                held: false,
-                queued: 0,
+                committing: false,
+                waiting: 0,
                 batch: 0,
                 writes: 0,
+                departed: 0,
                 ended: HashMap::new(),
                 directories: HashSet::new(),
             }),
-            turn_free: Condvar::new(),
-            batch_changed: Condvar::new(),
+            changed: Notify::new(),
         }
     }
 }
@@ -93,10 +95,6 @@ impl<Txn> Default for GroupCommit<Txn> {
 impl<Txn> GroupCommit<Txn> {
     fn state(&self) -> MutexGuard<'_, State<Txn>> {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn wait<'a>(&self, condvar: &Condvar, state: MutexGuard<'a, State<Txn>>) -> MutexGuard<'a, State<Txn>> {
-        condvar.wait(state).unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Notes a directory that gained an entry a write will refer to. Call it
@@ -108,25 +106,21 @@ impl<Txn> GroupCommit<Txn> {
     /// Applies `work` in the current batch and returns its result once the
     /// batch is durable. `begin` opens a transaction when the batch has none;
     /// `commit` syncs the directories it is given and commits a batch
-    /// durably, and is called when this writer is the one to commit.
-    pub fn write<T>(
+    /// durably, and is called (on a thread that may block) when this writer
+    /// is the one to commit.
+    pub async fn write<T>(
         &self,
         begin: impl Fn() -> EngineResult<Txn>,
         mut work: impl FnMut(&Txn) -> EngineResult<T>,
         commit: impl Fn(Txn, &[PathBuf]) -> EngineResult<()>,
     ) -> EngineResult<T> {
         loop {
-            let mut turn = self.take_turn(&begin)?;
-            let value = match work(turn.txn()) {
-                Ok(value) => value,
-                Err(err) if turn.batch_is_empty() => return Err(err),
-                Err(_) => {
-                    turn.roll_back(&begin)?;
-                    work(turn.txn())?
-                }
+            let (value, batch) = self.apply(&begin, &mut work).await?;
+            let mut told = Told {
+                group: self,
+                batch: Some(batch),
             };
-            let batch = turn.join();
-            match self.await_end(batch, &commit) {
+            match self.await_end(&mut told, &commit).await {
                 Ending::Durable => return Ok(value),
                 Ending::Failed(failure) => return Err(EngineError::Internal(failure)),
                 Ending::RolledBack => continue,
@@ -134,159 +128,290 @@ impl<Txn> GroupCommit<Txn> {
         }
     }
 
-    /// Waits to hold the batch's transaction, opening one if it has none.
-    fn take_turn(&self, begin: &impl Fn() -> EngineResult<Txn>) -> EngineResult<Turn<'_, Txn>> {
-        let mut state = self.state();
-        state.queued += 1;
-        while state.held || state.writes >= MAX_BATCH_WRITES {
-            state = self.wait(&self.turn_free, state);
-        }
-        state.queued -= 1;
-        let mut turn = Turn::take(self, &mut state);
-        drop(state);
-        if turn.txn.is_none() {
-            turn.txn = Some(begin()?);
-        }
-        Ok(turn)
-    }
-
-    /// Waits until `batch` ends, committing it if this writer is the one to.
-    fn await_end(&self, batch: u64, commit: &impl Fn(Txn, &[PathBuf]) -> EngineResult<()>) -> Ending {
-        let mut state = self.state();
+    /// Applies `work` to the batch's transaction once no commit is under
+    /// way; returns its result and the batch it joined.
+    async fn apply<T>(
+        &self,
+        begin: &impl Fn() -> EngineResult<Txn>,
+        work: &mut impl FnMut(&Txn) -> EngineResult<T>,
+    ) -> EngineResult<(T, u64)> {
+        let mut waiting = Waiting {
+            group: self,
+            counted: false,
+        };
         loop {
-            if let Some(ended) = state.ended.get_mut(&batch) {
-                let ending = ended.ending.clone();
-                ended.untold -= 1;
-                if ended.untold == 0 {
-                    state.ended.remove(&batch);
-                }
-                return ending;
+            let mut changed = pin!(self.changed.notified());
+            changed.as_mut().enable();
+            if let Some(applied) = self.try_apply(&mut waiting, begin, work) {
+                return applied;
             }
-            let may_commit =
-                state.batch == batch && !state.held && (state.queued == 0 || state.writes >= MAX_BATCH_WRITES);
-            if !may_commit {
-                state = self.wait(&self.batch_changed, state);
-                continue;
-            }
-            let mut turn = Turn::take(self, &mut state);
-            turn.directories = state.directories.drain().collect();
-            drop(state);
-            let txn = turn
-                .txn
-                .take()
-                .expect("a batch that holds writes has its transaction open");
-            let ending = match commit(txn, &turn.directories) {
-                Ok(()) => {
-                    turn.directories.clear();
-                    Ending::Durable
-                }
-                Err(err) => Ending::Failed(format!("the metadata commit could not be made durable: {err}")),
-            };
-            turn.release(ending);
-            state = self.state();
+            changed.await;
         }
     }
 
-    /// Records how the current batch ended, for its writers, and starts the
-    /// next one.
-    fn end_batch(&self, state: &mut State<Txn>, ending: Ending) {
-        if state.writes > 0 {
-            let untold = state.writes;
-            state.ended.insert(state.batch, Ended { ending, untold });
-            self.batch_changed.notify_all();
+    /// Applies `work` now, or (`None`) counts this writer as waiting while a
+    /// commit is under way or the batch is full.
+    fn try_apply<T>(
+        &self,
+        waiting: &mut Waiting<'_, Txn>,
+        begin: &impl Fn() -> EngineResult<Txn>,
+        work: &mut impl FnMut(&Txn) -> EngineResult<T>,
+    ) -> Option<EngineResult<(T, u64)>> {
+        let mut state = self.state();
+        if state.committing || state.writes >= MAX_BATCH_WRITES {
+            if !waiting.counted {
+                waiting.counted = true;
+                state.waiting += 1;
+            }
+            return None;
         }
-        state.batch += 1;
-        state.writes = 0;
+        if waiting.counted {
+            waiting.counted = false;
+            state.waiting -= 1;
+        }
+        let mut turn = Turn {
+            state,
+            txn: None,
+            changed: &self.changed,
+        };
+        let value = match turn.run(begin, work) {
+            Ok(value) => value,
+            Err(err) if turn.state.writes == 0 => return Some(Err(err)),
+            Err(_) => {
+                turn.roll_back();
+                match turn.run(begin, work) {
+                    Ok(value) => value,
+                    Err(err) => return Some(Err(err)),
+                }
+            }
+        };
+        Some(Ok((value, turn.join())))
     }
 
-    /// Frees the turn and wakes a queued writer to take it. With none queued
-    /// (or the batch full) nobody is woken: the writer handing the turn back
-    /// goes on to commit the batch, or has just ended it.
-    fn hand_back(&self, state: &mut State<Txn>) {
-        state.held = false;
-        if state.queued > 0 && state.writes < MAX_BATCH_WRITES {
-            self.turn_free.notify_one();
+    /// Waits until the batch ends, committing it if this writer is the one
+    /// to: the batch is current, nobody commits, and no writer still waits
+    /// to join it (or it is full).
+    async fn await_end(
+        &self,
+        told: &mut Told<'_, Txn>,
+        commit: &impl Fn(Txn, &[PathBuf]) -> EngineResult<()>,
+    ) -> Ending {
+        loop {
+            let mut changed = pin!(self.changed.notified());
+            changed.as_mut().enable();
+            match self.end_or_commit(told, commit) {
+                Some(ending) => return ending,
+                None => changed.await,
+            }
         }
+    }
+
+    /// The batch's ending if it has ended; otherwise commits it if this
+    /// writer may, or returns `None` to wait.
+    fn end_or_commit(
+        &self,
+        told: &mut Told<'_, Txn>,
+        commit: &impl Fn(Txn, &[PathBuf]) -> EngineResult<()>,
+    ) -> Option<Ending> {
+        let batch = told.batch.expect("a writer is told its batch's end once");
+        let mut state = self.state();
+        if let Some(ending) = told.take(&mut state) {
+            return Some(ending);
+        }
+        let may_commit =
+            state.batch == batch && !state.committing && (state.waiting == 0 || state.writes >= MAX_BATCH_WRITES);
+        if !may_commit {
+            return None;
+        }
+        let txn = state
+            .open
+            .take()
+            .expect("a batch that holds writes has its transaction open");
+        state.committing = true;
+        let mut committing = Committing {
+            group: self,
+            directories: state.directories.drain().collect(),
+            ended: false,
+        };
+        drop(state);
+        let ending = match block_in_place(|| commit(txn, &committing.directories)) {
+            Ok(()) => {
+                committing.directories.clear();
+                Ending::Durable
+            }
+            Err(err) => Ending::Failed(format!("the metadata commit could not be made durable: {err}")),
+        };
+        committing.end(ending);
+        told.take(&mut self.state())
     }
 }
 
-/// Holding the batch's transaction (or, to commit it, the batch itself).
-/// Dropped while still holding it (a panic, a failed `begin`, a failed write
-/// in an empty batch), it discards the transaction, rolls back the batch's
-/// writes if it has any, and hands the turn back, so nobody waits forever.
-struct Turn<'a, Txn> {
+/// A commit under way. Ended, or dropped by a panic in the commit (the batch
+/// then rolls back, to run again), it records how the batch ended, keeps the
+/// directories of a commit that did not succeed, since their files stay and
+/// their writes may be tried again, and wakes every writer.
+struct Committing<'a, Txn> {
     group: &'a GroupCommit<Txn>,
-    txn: Option<Txn>,
-    /// The directories a commit synced or is syncing: noted again if the
-    /// commit does not succeed, since its writes' files stay.
     directories: Vec<PathBuf>,
-    holding: bool,
+    ended: bool,
 }
 
-impl<'a, Txn> Turn<'a, Txn> {
-    fn take(group: &'a GroupCommit<Txn>, state: &mut State<Txn>) -> Turn<'a, Txn> {
-        state.held = true;
-        Turn {
-            group,
-            txn: state.open.take(),
-            directories: Vec::new(),
-            holding: true,
+impl<Txn> Committing<'_, Txn> {
+    fn end(mut self, ending: Ending) {
+        self.finish(ending);
+    }
+
+    fn finish(&mut self, ending: Ending) {
+        if std::mem::replace(&mut self.ended, true) {
+            return;
         }
+        let mut state = self.group.state();
+        state.directories.extend(self.directories.drain(..));
+        state.committing = false;
+        end_batch(&mut state, ending);
+        drop(state);
+        self.group.changed.notify_waiters();
+    }
+}
+
+impl<Txn> Drop for Committing<'_, Txn> {
+    fn drop(&mut self) {
+        self.finish(Ending::RolledBack);
+    }
+}
+
+/// Runs blocking work from a task: on a multi-threaded runtime the worker's
+/// other tasks move to another thread meanwhile; elsewhere (a test's
+/// single-threaded runtime, a plain thread) it simply runs.
+fn block_in_place<R>(work: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current().map(|runtime| runtime.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => work(),
+    }
+}
+
+/// Records how the current batch ended, for its writers, and starts the
+/// next one. The caller wakes the writers.
+fn end_batch<Txn>(state: &mut State<Txn>, ending: Ending) {
+    let untold = state.writes - state.departed;
+    if untold > 0 {
+        state.ended.insert(state.batch, Ended { ending, untold });
+    }
+    state.open = None;
+    state.batch += 1;
+    state.writes = 0;
+    state.departed = 0;
+}
+
+/// The batch's transaction, held to apply one write. Dropped before the write
+/// joins (a panic in it, or a failure), it discards the transaction and, if
+/// the batch holds other writes, rolls them back, so none is committed with a
+/// half-applied change; either way it wakes the batch's writers, one of which
+/// may now commit.
+struct Turn<'a, Txn> {
+    state: MutexGuard<'a, State<Txn>>,
+    txn: Option<Txn>,
+    changed: &'a Notify,
+}
+
+impl<Txn> Turn<'_, Txn> {
+    fn run<T>(
+        &mut self,
+        begin: &impl Fn() -> EngineResult<Txn>,
+        work: &mut impl FnMut(&Txn) -> EngineResult<T>,
+    ) -> EngineResult<T> {
+        let txn = match self.state.open.take() {
+            Some(txn) => txn,
+            None => begin()?,
+        };
+        work(self.txn.insert(txn))
     }
 
-    fn txn(&self) -> &Txn {
-        self.txn.as_ref().expect("a turn holds a transaction until it ends")
-    }
-
-    fn batch_is_empty(&self) -> bool {
-        self.group.state().writes == 0
-    }
-
-    /// Discards the batch's transaction and its writes, which run again, and
-    /// opens a fresh transaction for this writer alone.
-    fn roll_back(&mut self, begin: &impl Fn() -> EngineResult<Txn>) -> EngineResult<()> {
+    /// Discards the batch and its writes, which run again.
+    fn roll_back(&mut self) {
         self.txn = None;
-        self.group.end_batch(&mut self.group.state(), Ending::RolledBack);
-        self.txn = Some(begin()?);
-        Ok(())
+        end_batch(&mut self.state, Ending::RolledBack);
+        self.changed.notify_waiters();
     }
 
-    /// Hands the transaction back with this writer's change in it; returns
+    /// Hands the transaction back with this write's change in it; returns
     /// the batch the change belongs to.
     fn join(mut self) -> u64 {
-        let mut state = self.group.state();
-        state.open = self.txn.take();
-        state.writes += 1;
-        self.holding = false;
-        self.group.hand_back(&mut state);
-        state.batch
-    }
-
-    /// Ends the batch, its transaction gone, and hands the turn back.
-    fn release(&mut self, ending: Ending) {
-        self.txn = None;
-        let mut state = self.group.state();
-        state.open = None;
-        state.directories.extend(self.directories.drain(..));
-        self.group.end_batch(&mut state, ending);
-        self.holding = false;
-        self.group.hand_back(&mut state);
+        self.state.open = self.txn.take();
+        self.state.writes += 1;
+        self.state.batch
     }
 }
 
 impl<Txn> Drop for Turn<'_, Txn> {
     fn drop(&mut self) {
-        if self.holding {
-            self.release(Ending::RolledBack);
+        let Some(txn) = self.txn.take() else {
+            return;
+        };
+        drop(txn);
+        if self.state.writes > 0 {
+            end_batch(&mut self.state, Ending::RolledBack);
+        }
+        // Writers woken now look once the state's lock is released.
+        self.changed.notify_waiters();
+    }
+}
+
+/// A writer counted among those waiting to apply; uncounted if it is dropped
+/// (its request cancelled) while waiting, so the batch need not wait for it.
+struct Waiting<'a, Txn> {
+    group: &'a GroupCommit<Txn>,
+    counted: bool,
+}
+
+impl<Txn> Drop for Waiting<'_, Txn> {
+    fn drop(&mut self) {
+        if self.counted {
+            self.group.state().waiting -= 1;
+            self.group.changed.notify_waiters();
+        }
+    }
+}
+
+/// A writer's claim on its batch's ending; given up if the writer is dropped
+/// before being told, so the ending is not kept for it forever.
+struct Told<'a, Txn> {
+    group: &'a GroupCommit<Txn>,
+    batch: Option<u64>,
+}
+
+impl<Txn> Told<'_, Txn> {
+    fn take(&mut self, state: &mut State<Txn>) -> Option<Ending> {
+        let batch = self.batch?;
+        let ended = state.ended.get_mut(&batch)?;
+        let ending = ended.ending.clone();
+        ended.untold -= 1;
+        if ended.untold == 0 {
+            state.ended.remove(&batch);
+        }
+        self.batch = None;
+        Some(ending)
+    }
+}
+
+impl<Txn> Drop for Told<'_, Txn> {
+    fn drop(&mut self) {
+        let Some(batch) = self.batch else {
+            return;
+        };
+        let mut state = self.group.state();
+        if state.batch == batch {
+            state.departed += 1;
+        } else {
+            let _ = self.take(&mut state);
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::{Arc, Barrier};
-    use std::thread;
     use std::time::Duration;
 
     use super::*;
@@ -298,26 +423,38 @@ mod tests {
         committed: Mutex<Vec<String>>,
         commits: AtomicUsize,
         synced: Mutex<Vec<PathBuf>>,
-        fail_commits: AtomicUsize,
+        /// The next this many commits fail.
+        failing_commits: AtomicUsize,
+        /// The next this many commits take 200 ms, for writers to queue.
+        slow_commits: AtomicUsize,
         group: GroupCommit<Mutex<Vec<String>>>,
     }
 
     impl Rows {
-        fn write<T>(&self, work: impl FnMut(&Mutex<Vec<String>>) -> EngineResult<T>) -> EngineResult<T> {
-            self.group.write(
-                || Ok(Mutex::new(self.committed.lock().unwrap().clone())),
-                work,
-                |txn, directories| {
-                    self.synced.lock().unwrap().extend_from_slice(directories);
-                    if self.fail_commits.load(Ordering::SeqCst) > 0 {
-                        self.fail_commits.fetch_sub(1, Ordering::SeqCst);
-                        return Err(EngineError::Internal("disk gone".into()));
-                    }
-                    self.commits.fetch_add(1, Ordering::SeqCst);
-                    *self.committed.lock().unwrap() = txn.into_inner().unwrap();
-                    Ok(())
-                },
-            )
+        async fn write<T>(&self, work: impl FnMut(&Mutex<Vec<String>>) -> EngineResult<T>) -> EngineResult<T> {
+            let take_one = |count: &AtomicUsize| {
+                count
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                    .is_ok()
+            };
+            self.group
+                .write(
+                    || Ok(Mutex::new(self.committed.lock().unwrap().clone())),
+                    work,
+                    |txn, directories| {
+                        self.synced.lock().unwrap().extend_from_slice(directories);
+                        if take_one(&self.slow_commits) {
+                            std::thread::sleep(Duration::from_millis(200));
+                        }
+                        if take_one(&self.failing_commits) {
+                            return Err(EngineError::Internal("disk gone".into()));
+                        }
+                        self.commits.fetch_add(1, Ordering::SeqCst);
+                        *self.committed.lock().unwrap() = txn.into_inner().unwrap();
+                        Ok(())
+                    },
+                )
+                .await
         }
 
         fn rows(&self) -> Vec<String> {
@@ -331,114 +468,132 @@ mod tests {
         txn.lock().unwrap().push(row.to_owned());
     }
 
-    /// Lets `first` hold the turn until the other writers have had time to
-    /// queue behind it.
-    fn hold_until_queued(started: &Barrier) {
-        started.wait();
-        thread::sleep(Duration::from_millis(100));
+    /// Starts a write of `row` whose commit is slow, and returns once it is
+    /// committing: writers started now wait for it, in the order started.
+    async fn commit_slowly(rows: &Arc<Rows>, row: &'static str) -> tokio::task::JoinHandle<EngineResult<()>> {
+        rows.slow_commits.store(1, Ordering::SeqCst);
+        let writer = {
+            let rows = Arc::clone(rows);
+            tokio::spawn(async move { rows.write(|txn| Ok(append(txn, row))).await })
+        };
+        while rows.slow_commits.load(Ordering::SeqCst) > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        writer
     }
 
-    #[test]
-    fn writers_that_queue_share_one_commit() {
+    // One worker thread, so writers woken together apply in the order they
+    // started waiting; the slow commit runs off it (block_in_place).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn writers_that_wait_for_a_commit_share_the_next_one() {
         let rows = Arc::new(Rows::default());
-        let started = Arc::new(Barrier::new(8));
-        let writers: Vec<_> = (0..8)
+        let first = commit_slowly(&rows, "w0").await;
+        let waiting: Vec<_> = (1..8)
             .map(|n| {
-                let (rows, started) = (Arc::clone(&rows), Arc::clone(&started));
-                thread::spawn(move || {
-                    if n == 0 {
-                        rows.write(|txn| {
-                            append(txn, "w0");
-                            hold_until_queued(&started);
-                            Ok(())
-                        })
-                    } else {
-                        started.wait();
-                        rows.write(|txn| Ok(append(txn, &format!("w{n}"))))
-                    }
-                })
+                let rows = Arc::clone(&rows);
+                tokio::spawn(async move { rows.write(|txn| Ok(append(txn, &format!("w{n}")))).await })
             })
             .collect();
-        for writer in writers {
-            writer.join().unwrap().unwrap();
+        first.await.unwrap().unwrap();
+        for writer in waiting {
+            writer.await.unwrap().unwrap();
         }
         assert_eq!(rows.rows(), (0..8).map(|n| format!("w{n}")).collect::<Vec<_>>());
-        assert!(
-            rows.commits.load(Ordering::SeqCst) <= 2,
-            "eight queued writes share the commits"
+        assert_eq!(
+            rows.commits.load(Ordering::SeqCst),
+            2,
+            "the seven waiting writes share one commit"
         );
     }
 
-    #[test]
-    fn a_write_failing_after_a_change_rolls_back_its_batch_and_only_its_own_change_is_lost() {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_write_failing_after_a_change_rolls_back_its_batch_and_only_its_own_change_is_lost() {
         let rows = Arc::new(Rows::default());
-        let started = Arc::new(Barrier::new(2));
-        let first_runs = Arc::new(AtomicUsize::new(0));
-        let first = {
-            let (rows, started, runs) = (Arc::clone(&rows), Arc::clone(&started), Arc::clone(&first_runs));
-            thread::spawn(move || {
+        let first = commit_slowly(&rows, "w0").await;
+        let kept_runs = Arc::new(AtomicUsize::new(0));
+        let kept = {
+            let (rows, runs) = (Arc::clone(&rows), Arc::clone(&kept_runs));
+            tokio::spawn(async move {
                 rows.write(|txn| {
-                    append(txn, "kept");
-                    if runs.fetch_add(1, Ordering::SeqCst) == 0 {
-                        hold_until_queued(&started);
-                    }
-                    Ok(())
+                    runs.fetch_add(1, Ordering::SeqCst);
+                    Ok(append(txn, "kept"))
                 })
+                .await
             })
         };
-        started.wait();
-        let failed = rows.write(|txn| {
-            append(txn, "half-done");
-            Err::<(), _>(EngineError::NoSuchBucket("b".into()))
-        });
-        assert!(matches!(failed, Err(EngineError::NoSuchBucket(_))));
-        first.join().unwrap().unwrap();
-        assert_eq!(rows.rows(), ["kept"]);
-        assert_eq!(first_runs.load(Ordering::SeqCst), 2, "the rolled-back write ran again");
+        let failing = {
+            let rows = Arc::clone(&rows);
+            tokio::spawn(async move {
+                rows.write(|txn| {
+                    append(txn, "half-done");
+                    Err::<(), _>(EngineError::NoSuchBucket("b".into()))
+                })
+                .await
+            })
+        };
+        first.await.unwrap().unwrap();
+        assert!(matches!(failing.await.unwrap(), Err(EngineError::NoSuchBucket(_))));
+        kept.await.unwrap().unwrap();
+        assert_eq!(rows.rows(), ["kept", "w0"]);
+        assert_eq!(kept_runs.load(Ordering::SeqCst), 2, "the rolled-back write ran again");
     }
 
-    #[test]
-    fn a_write_that_panics_loses_no_other_write_and_blocks_nobody() {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_write_that_panics_loses_no_other_write_and_blocks_nobody() {
         let rows = Arc::new(Rows::default());
-        let started = Arc::new(Barrier::new(2));
-        let first = {
-            let (rows, started) = (Arc::clone(&rows), Arc::clone(&started));
-            let mut runs = 0;
-            thread::spawn(move || {
-                rows.write(|txn| {
-                    append(txn, "kept");
-                    runs += 1;
-                    if runs == 1 {
-                        hold_until_queued(&started);
-                    }
-                    Ok(())
-                })
-            })
+        let first = commit_slowly(&rows, "w0").await;
+        let kept = {
+            let rows = Arc::clone(&rows);
+            tokio::spawn(async move { rows.write(|txn| Ok(append(txn, "kept"))).await })
         };
         let panicking = {
             let rows = Arc::clone(&rows);
-            thread::spawn(move || {
-                started.wait();
+            tokio::spawn(async move {
                 rows.write(|txn| -> EngineResult<()> {
                     append(txn, "torn");
                     panic!("a bug in a write")
                 })
+                .await
             })
         };
-        assert!(panicking.join().is_err());
-        first.join().unwrap().unwrap();
-        rows.write(|txn| Ok(append(txn, "later"))).unwrap();
-        assert_eq!(rows.rows(), ["kept", "later"]);
+        first.await.unwrap().unwrap();
+        assert!(panicking.await.is_err());
+        kept.await.unwrap().unwrap();
+        rows.write(|txn| Ok(append(txn, "later"))).await.unwrap();
+        assert_eq!(rows.rows(), ["kept", "later", "w0"]);
     }
 
-    #[test]
-    fn a_failed_commit_fails_its_writes_and_keeps_their_directories_for_the_next() {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_writer_that_goes_away_while_waiting_holds_up_nobody() {
+        let rows = Arc::new(Rows::default());
+        let first = commit_slowly(&rows, "w0").await;
+        let gone = {
+            let rows = Arc::clone(&rows);
+            tokio::spawn(async move { rows.write(|txn| Ok(append(txn, "gone"))).await })
+        };
+        let kept = {
+            let rows = Arc::clone(&rows);
+            tokio::spawn(async move { rows.write(|txn| Ok(append(txn, "kept"))).await })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        gone.abort();
+        first.await.unwrap().unwrap();
+        kept.await.unwrap().unwrap();
+        assert_eq!(rows.rows(), ["kept", "w0"]);
+        assert!(
+            rows.group.state().ended.is_empty(),
+            "no ending is kept for a writer gone"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_commit_fails_its_writes_and_keeps_their_directories_for_the_next() {
         let rows = Rows::default();
-        rows.fail_commits.store(1, Ordering::SeqCst);
+        rows.failing_commits.store(1, Ordering::SeqCst);
         rows.group.directory_changed(PathBuf::from("/data/ab"));
-        let failed = rows.write(|txn| Ok(append(txn, "lost")));
+        let failed = rows.write(|txn| Ok(append(txn, "lost"))).await;
         assert!(matches!(failed, Err(EngineError::Internal(message)) if message.contains("disk gone")));
-        rows.write(|txn| Ok(append(txn, "kept"))).unwrap();
+        rows.write(|txn| Ok(append(txn, "kept"))).await.unwrap();
         assert_eq!(rows.rows(), ["kept"]);
         let synced = rows.synced.lock().unwrap().clone();
         assert_eq!(synced, [PathBuf::from("/data/ab"), PathBuf::from("/data/ab")]);

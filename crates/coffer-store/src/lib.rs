@@ -10,9 +10,11 @@
 //! file system; it knows nothing of S3 or HTTP.
 //!
 //! Write order for every new object version: stream into `tmp/`, fsync, rename
-//! into `blobs/`, commit the record in redb without syncing, then wait for the
-//! group commit ([`group_commit`]) to fsync that directory and make the commit
-//! durable. Only then is the write acknowledged. A small plain body skips the
+//! into `blobs/`, add the record to the current batch's redb transaction, then
+//! wait for the group commit ([`group_commit`]) to fsync that directory and
+//! commit the batch durably. Only then is the write acknowledged. Reads share
+//! one redb snapshot until the next commit, and a listing reads only what it
+//! shows of each version record (`summary`). A small plain body skips the
 //! file: its bytes go into the same transaction as its record. Bytes a commit
 //! stops referencing are unlinked after the commit; a crash before that leaves
 //! an unreferenced file, which recovery removes.
@@ -110,21 +112,29 @@ impl Store {
         }
     }
 
-    /// Runs `work` (which writes, or touches data files) on the blocking
-    /// pool. Reads of the metadata alone run on the calling task instead:
-    /// redb's readers never wait for its writer, and its cache or the page
-    /// cache serve them in microseconds, less than the hop to another thread
-    /// would cost.
-    async fn blocking<T, F>(&self, work: F) -> EngineResult<T>
+    /// Runs a write as a task of its own, to its end even if the request
+    /// that asked for it goes away: once a change has joined a batch it may
+    /// commit after its caller stopped waiting, and what follows the commit
+    /// (freeing the data files it replaced) must happen all the same. Reads
+    /// run on the calling task.
+    async fn write<T, F>(&self, work: impl FnOnce(Arc<Inner>) -> F) -> EngineResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Inner) -> EngineResult<T> + Send + 'static,
+        F: Future<Output = EngineResult<T>> + Send + 'static,
     {
-        let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || work(&inner))
+        tokio::spawn(work(Arc::clone(&self.inner)))
             .await
             .map_err(|e| EngineError::Internal(format!("storage task failed: {e}")))?
     }
+}
+
+/// Runs `work`, which touches data files, on the blocking pool.
+async fn on_blocking_pool<T: Send + 'static>(
+    work: impl FnOnce() -> EngineResult<T> + Send + 'static,
+) -> EngineResult<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| EngineError::Internal(format!("storage task failed: {e}")))?
 }
 
 /// The data files of an object version.
@@ -196,10 +206,10 @@ impl Inner {
     /// Moves staged bytes into place, then runs `commit` with the segment
     /// that names them, and the bytes themselves when they are to be kept
     /// inline; if the commit fails, a new data file is removed again.
-    fn commit_staged<T>(
-        &self,
+    async fn commit_staged<T>(
+        self: &Arc<Self>,
         staged: Staged,
-        commit: impl FnOnce(Segment, Option<&[u8]>) -> EngineResult<T>,
+        commit: impl AsyncFnOnce(Segment, Option<&[u8]>) -> EngineResult<T>,
     ) -> EngineResult<T> {
         let (blob, salt) = match staged {
             Staged::File { blob, salt } => (blob, salt),
@@ -214,16 +224,17 @@ impl Inner {
                     ..Segment::default()
                 };
                 crash_point!("before-metadata");
-                return commit(segment, Some(&bytes));
+                return commit(segment, Some(&bytes)).await;
             }
         };
-        let promoted = self.blobs.promote(blob)?;
+        let inner = Arc::clone(self);
+        let promoted = on_blocking_pool(move || inner.blobs.promote(blob)).await?;
         let mut segment = promoted.segment();
         segment.salt = salt.map(Vec::from);
         self.meta.directory_changed(promoted.directory);
         crash_point!("before-metadata");
         let blob = segment.blob.clone();
-        let committed = commit(segment, None);
+        let committed = commit(segment, None).await;
         match &committed {
             // Failing in storage, the commit may have happened but not been
             // made durable, so the record may still name the file: keep it
@@ -231,17 +242,32 @@ impl Inner {
             Err(EngineError::Io(_) | EngineError::Internal(_)) => {
                 self.sweep_at_next_start.store(true, Ordering::Relaxed)
             }
-            Err(_) => self.blobs.release([blob.as_str()]),
+            Err(_) => self.release([blob.as_str()]).await?,
             Ok(_) => {}
         }
         committed
+    }
+
+    /// Removes the data files of versions or parts no record names any more.
+    async fn release<'a>(self: &Arc<Self>, blobs: impl IntoIterator<Item = &'a str>) -> EngineResult<()> {
+        let blobs: Vec<String> = blobs.into_iter().map(str::to_owned).collect();
+        if blobs.is_empty() {
+            return Ok(());
+        }
+        let inner = Arc::clone(self);
+        on_blocking_pool(move || {
+            inner.blobs.release(blobs.iter().map(String::as_str));
+            Ok(())
+        })
+        .await
     }
 }
 
 #[async_trait]
 impl Engine for Store {
     async fn create_bucket(&self, bucket: BucketRecord) -> EngineResult<()> {
-        self.blocking(move |inner| inner.meta.create_bucket(&bucket)).await
+        self.write(move |inner| async move { inner.meta.create_bucket(&bucket).await })
+            .await
     }
 
     async fn bucket(&self, name: &str) -> EngineResult<BucketRecord> {
@@ -258,16 +284,15 @@ impl Engine for Store {
 
     async fn update_bucket(&self, name: &str, change: BucketChange) -> EngineResult<BucketRecord> {
         let name = name.to_owned();
-        self.blocking(move |inner| inner.meta.update_bucket(&name, change))
+        self.write(move |inner| async move { inner.meta.update_bucket(&name, change).await })
             .await
     }
 
     async fn delete_bucket(&self, name: &str) -> EngineResult<()> {
         let name = name.to_owned();
-        self.blocking(move |inner| {
-            let aborted_parts = inner.meta.delete_bucket(&name)?;
-            inner.blobs.release(blobs_of_parts(&aborted_parts));
-            Ok(())
+        self.write(move |inner| async move {
+            let aborted_parts = inner.meta.delete_bucket(&name).await?;
+            inner.release(blobs_of_parts(&aborted_parts)).await
         })
         .await
     }
@@ -305,12 +330,14 @@ impl Engine for Store {
     ) -> EngineResult<ObjectRecord> {
         let staged = staged_here(staged)?;
         let bucket = bucket.to_owned();
-        self.blocking(move |inner| {
-            let (stored, displaced) = inner.commit_staged(staged, |segment, inline_data| {
-                object.segments = vec![segment];
-                inner.meta.put_object(&bucket, object, &condition, inline_data)
-            })?;
-            inner.blobs.release(displaced.iter().flat_map(blobs_of));
+        self.write(move |inner| async move {
+            let (stored, displaced) = inner
+                .commit_staged(staged, async |segment, inline_data| {
+                    object.segments = vec![segment];
+                    inner.meta.put_object(&bucket, object, &condition, inline_data).await
+                })
+                .await?;
+            inner.release(displaced.iter().flat_map(blobs_of)).await?;
             Ok(stored)
         })
         .await
@@ -362,8 +389,13 @@ impl Engine for Store {
         change: ObjectChange,
     ) -> EngineResult<ObjectRecord> {
         let (bucket, key, version_id) = (bucket.to_owned(), key.to_owned(), version_id.map(str::to_owned));
-        self.blocking(move |inner| inner.meta.update_object(&bucket, &key, version_id.as_deref(), change))
-            .await
+        self.write(move |inner| async move {
+            inner
+                .meta
+                .update_object(&bucket, &key, version_id.as_deref(), change)
+                .await
+        })
+        .await
     }
 
     async fn delete_object(
@@ -375,11 +407,12 @@ impl Engine for Store {
     ) -> EngineResult<Deleted> {
         let (bucket, key, version_id) = (bucket.to_owned(), key.to_owned(), version_id.map(str::to_owned));
         let options = options.clone();
-        self.blocking(move |inner| {
+        self.write(move |inner| async move {
             let (deleted, removed) = inner
                 .meta
-                .delete_object(&bucket, &key, version_id.as_deref(), &options)?;
-            inner.blobs.release(removed.iter().flat_map(blobs_of));
+                .delete_object(&bucket, &key, version_id.as_deref(), &options)
+                .await?;
+            inner.release(removed.iter().flat_map(blobs_of)).await?;
             Ok(deleted)
         })
         .await
@@ -400,7 +433,7 @@ impl Engine for Store {
 
     async fn create_upload(&self, bucket: &str, upload: UploadRecord) -> EngineResult<()> {
         let bucket = bucket.to_owned();
-        self.blocking(move |inner| inner.meta.create_upload(&bucket, &upload))
+        self.write(move |inner| async move { inner.meta.create_upload(&bucket, &upload).await })
             .await
     }
 
@@ -429,14 +462,15 @@ impl Engine for Store {
             file => file,
         };
         let (bucket, key, upload_id) = (bucket.to_owned(), key.to_owned(), upload_id.to_owned());
-        self.blocking(move |inner| {
-            let replaced = inner.commit_staged(staged, |segment, _| {
-                part.blob = segment.blob;
-                part.salt = segment.salt;
-                inner.meta.put_part(&bucket, &key, &upload_id, &part)
-            })?;
-            inner.blobs.release(blobs_of_parts(replaced.as_slice()));
-            Ok(())
+        self.write(move |inner| async move {
+            let replaced = inner
+                .commit_staged(staged, async |segment, _| {
+                    part.blob = segment.blob;
+                    part.salt = segment.salt;
+                    inner.meta.put_part(&bucket, &key, &upload_id, &part).await
+                })
+                .await?;
+            inner.release(blobs_of_parts(replaced.as_slice())).await
         })
         .await
     }
@@ -460,11 +494,14 @@ impl Engine for Store {
         condition: WriteCondition,
     ) -> EngineResult<ObjectRecord> {
         let (bucket, upload_id) = (bucket.to_owned(), upload_id.to_owned());
-        self.blocking(move |inner| {
-            let (stored, displaced, unused_parts) =
-                inner.meta.complete_upload(&bucket, &upload_id, object, &condition)?;
-            inner.blobs.release(displaced.iter().flat_map(blobs_of));
-            inner.blobs.release(blobs_of_parts(&unused_parts));
+        self.write(move |inner| async move {
+            let (stored, displaced, unused_parts) = inner
+                .meta
+                .complete_upload(&bucket, &upload_id, object, &condition)
+                .await?;
+            inner
+                .release(displaced.iter().flat_map(blobs_of).chain(blobs_of_parts(&unused_parts)))
+                .await?;
             Ok(stored)
         })
         .await
@@ -472,10 +509,9 @@ impl Engine for Store {
 
     async fn abort_upload(&self, bucket: &str, key: &str, upload_id: &str) -> EngineResult<()> {
         let (bucket, key, upload_id) = (bucket.to_owned(), key.to_owned(), upload_id.to_owned());
-        self.blocking(move |inner| {
-            let parts = inner.meta.abort_upload(&bucket, &key, &upload_id)?;
-            inner.blobs.release(blobs_of_parts(&parts));
-            Ok(())
+        self.write(move |inner| async move {
+            let parts = inner.meta.abort_upload(&bucket, &key, &upload_id).await?;
+            inner.release(blobs_of_parts(&parts)).await
         })
         .await
     }
@@ -491,7 +527,7 @@ impl Engine for Store {
 
     async fn put_bucket_config(&self, bucket: &str, kind: &str, document: Option<Vec<u8>>) -> EngineResult<()> {
         let (bucket, kind) = (bucket.to_owned(), kind.to_owned());
-        self.blocking(move |inner| inner.meta.put_bucket_config(&bucket, &kind, document.as_deref()))
+        self.write(move |inner| async move { inner.meta.put_bucket_config(&bucket, &kind, document.as_deref()).await })
             .await
     }
 
@@ -500,12 +536,14 @@ impl Engine for Store {
     }
 
     async fn create_user(&self, user: UserRecord) -> EngineResult<()> {
-        self.blocking(move |inner| inner.meta.create_user(&user)).await
+        self.write(move |inner| async move { inner.meta.create_user(&user).await })
+            .await
     }
 
     async fn delete_user(&self, name: &str) -> EngineResult<Vec<KeyRecord>> {
         let name = name.to_owned();
-        self.blocking(move |inner| inner.meta.delete_user(&name)).await
+        self.write(move |inner| async move { inner.meta.delete_user(&name).await })
+            .await
     }
 
     async fn list_users(&self) -> EngineResult<Vec<UserRecord>> {
@@ -513,16 +551,19 @@ impl Engine for Store {
     }
 
     async fn create_key(&self, key: KeyRecord) -> EngineResult<()> {
-        self.blocking(move |inner| inner.meta.create_key(&key)).await
+        self.write(move |inner| async move { inner.meta.create_key(&key).await })
+            .await
     }
 
     async fn update_key(&self, key: KeyRecord) -> EngineResult<()> {
-        self.blocking(move |inner| inner.meta.update_key(&key)).await
+        self.write(move |inner| async move { inner.meta.update_key(&key).await })
+            .await
     }
 
     async fn delete_key(&self, access_key: &str) -> EngineResult<KeyRecord> {
         let access_key = access_key.to_owned();
-        self.blocking(move |inner| inner.meta.delete_key(&access_key)).await
+        self.write(move |inner| async move { inner.meta.delete_key(&access_key).await })
+            .await
     }
 
     async fn list_keys(&self) -> EngineResult<Vec<KeyRecord>> {

@@ -408,24 +408,27 @@ impl Meta {
     /// has committed durably: concurrent writes share one transaction and
     /// one commit (see [`crate::group_commit`]). `work` may run more than
     /// once, and is answered from its last run.
-    fn write<T>(&self, work: impl FnMut(&WriteTransaction) -> EngineResult<T>) -> EngineResult<T> {
-        let result = self.group.write(
-            || {
-                self.reopen_after_failure()?;
-                self.begin_write()
-            },
-            work,
-            |txn, directories| {
-                crash_point!("before-directory-fsync");
-                for directory in directories {
-                    sync_dir(directory)?;
-                }
-                crash_point!("before-commit");
-                self.commit(txn)?;
-                self.drop_snapshot();
-                Ok(())
-            },
-        )?;
+    async fn write<T>(&self, work: impl FnMut(&WriteTransaction) -> EngineResult<T>) -> EngineResult<T> {
+        let result = self
+            .group
+            .write(
+                || {
+                    self.reopen_after_failure()?;
+                    self.begin_write()
+                },
+                work,
+                |txn, directories| {
+                    crash_point!("before-directory-fsync");
+                    for directory in directories {
+                        sync_dir(directory)?;
+                    }
+                    crash_point!("before-commit");
+                    self.commit(txn)?;
+                    self.drop_snapshot();
+                    Ok(())
+                },
+            )
+            .await?;
         crash_point!("after-commit");
         Ok(result)
     }
@@ -467,7 +470,7 @@ impl Meta {
         Ok(snapshot)
     }
 
-    pub fn create_bucket(&self, bucket: &BucketRecord) -> EngineResult<()> {
+    pub async fn create_bucket(&self, bucket: &BucketRecord) -> EngineResult<()> {
         self.write(|txn| {
             let mut buckets = txn.open_table(BUCKETS).map_err(internal)?;
             if let Some(existing) = get::<BucketRecord>(&buckets, bucket.name.as_bytes())? {
@@ -481,6 +484,7 @@ impl Meta {
                 .map_err(internal)?;
             Ok(())
         })
+        .await
     }
 
     pub fn bucket(&self, name: &str) -> EngineResult<BucketRecord> {
@@ -499,7 +503,7 @@ impl Meta {
 
     /// Removes an empty bucket, aborting its uploads in progress; returns the
     /// parts of those uploads, whose data the caller frees.
-    pub fn delete_bucket(&self, name: &str) -> EngineResult<Vec<PartRecord>> {
+    pub async fn delete_bucket(&self, name: &str) -> EngineResult<Vec<PartRecord>> {
         self.write(|txn| {
             let mut buckets = txn.open_table(BUCKETS).map_err(internal)?;
             require_bucket(&buckets, name)?;
@@ -537,13 +541,14 @@ impl Meta {
                 .map_err(internal)?;
             Ok(parts)
         })
+        .await
     }
 
     /// Writes `object` as the current version of its key if `condition`
     /// holds; returns the record as stored and the version it displaced.
     /// `inline_data` is the bytes of its one segment when that segment is
     /// [`coffer_engine::Segment::inline`].
-    pub fn put_object(
+    pub async fn put_object(
         &self,
         bucket: &str,
         object: ObjectRecord,
@@ -559,6 +564,7 @@ impl Meta {
             }
             write_version(txn, bucket, object.clone(), condition)
         })
+        .await
     }
 
     /// The bytes of an inline segment; `None` once its version is removed.
@@ -573,7 +579,7 @@ impl Meta {
         existing_version(&snapshot.versions, bucket, key, version_id).map(|(_, object)| object)
     }
 
-    pub fn update_object(
+    pub async fn update_object(
         &self,
         bucket: &str,
         key: &str,
@@ -590,9 +596,10 @@ impl Meta {
                 .map_err(internal)?;
             Ok(object)
         })
+        .await
     }
 
-    pub fn update_bucket(&self, name: &str, change: BucketChange) -> EngineResult<BucketRecord> {
+    pub async fn update_bucket(&self, name: &str, change: BucketChange) -> EngineResult<BucketRecord> {
         self.write(|txn| {
             let mut buckets = txn.open_table(BUCKETS).map_err(internal)?;
             let mut bucket: BucketRecord =
@@ -603,11 +610,12 @@ impl Meta {
                 .map_err(internal)?;
             Ok(bucket)
         })
+        .await
     }
 
     /// Deletes as [`coffer_engine::Engine::delete_object`] describes; returns
     /// what S3 reports and the version removed, whose data the caller frees.
-    pub fn delete_object(
+    pub async fn delete_object(
         &self,
         bucket: &str,
         key: &str,
@@ -664,6 +672,7 @@ impl Meta {
             };
             Ok((deleted, removed))
         })
+        .await
     }
 
     /// One page of the current versions of a bucket's keys; see [`ListQuery`].
@@ -777,7 +786,7 @@ impl Meta {
         list(&snapshot, &listing, bucket, query, start, |_: &UploadRecord| true)
     }
 
-    pub fn create_upload(&self, bucket: &str, upload: &UploadRecord) -> EngineResult<()> {
+    pub async fn create_upload(&self, bucket: &str, upload: &UploadRecord) -> EngineResult<()> {
         self.write(|txn| {
             require_bucket(&txn.open_table(BUCKETS).map_err(internal)?, bucket)?;
             let mut uploads = txn.open_table(UPLOADS).map_err(internal)?;
@@ -792,6 +801,7 @@ impl Meta {
                 Ok(())
             })
         })
+        .await
     }
 
     pub fn upload(&self, bucket: &str, key: &str, upload_id: &str) -> EngineResult<UploadRecord> {
@@ -804,7 +814,7 @@ impl Meta {
     /// Records a part if its upload still exists; returns the part it replaced.
     /// This check, in the same transaction as the insert, is what makes an
     /// abort definitive: once the abort commits, no part can.
-    pub fn put_part(
+    pub async fn put_part(
         &self,
         bucket: &str,
         key: &str,
@@ -830,6 +840,7 @@ impl Meta {
                 .map(|old| decode(old.value()))
                 .transpose()
         })
+        .await
     }
 
     pub fn list_parts(
@@ -867,7 +878,7 @@ impl Meta {
 
     /// Ends an upload by committing `object`, whose segments must each be the
     /// part they name. Returns the replaced version and the parts left out.
-    pub fn complete_upload(
+    pub async fn complete_upload(
         &self,
         bucket: &str,
         upload_id: &str,
@@ -886,17 +897,19 @@ impl Meta {
             let (stored, displaced) = write_version(txn, bucket, object.clone(), condition)?;
             Ok((stored, displaced, unused))
         })
+        .await
     }
 
     /// Ends an upload without an object; returns its parts.
-    pub fn abort_upload(&self, bucket: &str, key: &str, upload_id: &str) -> EngineResult<Vec<PartRecord>> {
+    pub async fn abort_upload(&self, bucket: &str, key: &str, upload_id: &str) -> EngineResult<Vec<PartRecord>> {
         self.write(|txn| {
             require_bucket(&txn.open_table(BUCKETS).map_err(internal)?, bucket)?;
             remove_upload(txn, bucket, key, upload_id)
         })
+        .await
     }
 
-    pub fn put_bucket_config(&self, bucket: &str, kind: &str, document: Option<&[u8]>) -> EngineResult<()> {
+    pub async fn put_bucket_config(&self, bucket: &str, kind: &str, document: Option<&[u8]>) -> EngineResult<()> {
         self.write(|txn| {
             require_bucket(&txn.open_table(BUCKETS).map_err(internal)?, bucket)?;
             let mut configs = txn.open_table(BUCKET_CONFIGS).map_err(internal)?;
@@ -907,6 +920,7 @@ impl Meta {
             };
             Ok(())
         })
+        .await
     }
 
     pub fn bucket_config(&self, bucket: &str, kind: &str) -> EngineResult<Option<Vec<u8>>> {
@@ -919,7 +933,7 @@ impl Meta {
         Ok(found.map(|value| value.value().to_vec()))
     }
 
-    pub fn create_user(&self, user: &UserRecord) -> EngineResult<()> {
+    pub async fn create_user(&self, user: &UserRecord) -> EngineResult<()> {
         self.write(|txn| {
             let mut users = txn.open_table(USERS).map_err(internal)?;
             if users.get(user.name.as_bytes()).map_err(internal)?.is_some() {
@@ -930,9 +944,10 @@ impl Meta {
                 .map_err(internal)?;
             Ok(())
         })
+        .await
     }
 
-    pub fn delete_user(&self, name: &str) -> EngineResult<Vec<KeyRecord>> {
+    pub async fn delete_user(&self, name: &str) -> EngineResult<Vec<KeyRecord>> {
         self.write(|txn| {
             let mut users = txn.open_table(USERS).map_err(internal)?;
             let Some(user) = get::<UserRecord>(&users, name.as_bytes())? else {
@@ -955,13 +970,14 @@ impl Meta {
             }
             Ok(removed)
         })
+        .await
     }
 
     pub fn list_users(&self) -> EngineResult<Vec<UserRecord>> {
         all(&self.read()?.users)
     }
 
-    pub fn create_key(&self, key: &KeyRecord) -> EngineResult<()> {
+    pub async fn create_key(&self, key: &KeyRecord) -> EngineResult<()> {
         self.write(|txn| {
             if get::<UserRecord>(&txn.open_table(USERS).map_err(internal)?, key.user.as_bytes())?.is_none() {
                 return Err(EngineError::NoSuchUser(key.user.clone()));
@@ -974,9 +990,10 @@ impl Meta {
                 .map_err(internal)?;
             Ok(())
         })
+        .await
     }
 
-    pub fn update_key(&self, key: &KeyRecord) -> EngineResult<()> {
+    pub async fn update_key(&self, key: &KeyRecord) -> EngineResult<()> {
         self.write(|txn| {
             let mut keys = txn.open_table(KEYS).map_err(internal)?;
             if keys.get(key.access_key.as_bytes()).map_err(internal)?.is_none() {
@@ -986,9 +1003,10 @@ impl Meta {
                 .map_err(internal)?;
             Ok(())
         })
+        .await
     }
 
-    pub fn delete_key(&self, access_key: &str) -> EngineResult<KeyRecord> {
+    pub async fn delete_key(&self, access_key: &str) -> EngineResult<KeyRecord> {
         self.write(|txn| {
             let mut keys = txn.open_table(KEYS).map_err(internal)?;
             let removed = keys.remove(access_key.as_bytes()).map_err(internal)?;
@@ -997,6 +1015,7 @@ impl Meta {
                 None => Err(EngineError::NoSuchAccessKey(access_key.to_owned())),
             }
         })
+        .await
     }
 
     pub fn list_keys(&self) -> EngineResult<Vec<KeyRecord>> {
