@@ -464,8 +464,9 @@ mod tests {
         }
     }
 
-    fn append(txn: &Mutex<Vec<String>>, row: &str) {
+    fn append(txn: &Mutex<Vec<String>>, row: &str) -> EngineResult<()> {
         txn.lock().unwrap().push(row.to_owned());
+        Ok(())
     }
 
     /// Starts a write of `row` whose commit is slow, and returns once it is
@@ -474,7 +475,7 @@ mod tests {
         rows.slow_commits.store(1, Ordering::SeqCst);
         let writer = {
             let rows = Arc::clone(rows);
-            tokio::spawn(async move { rows.write(|txn| Ok(append(txn, row))).await })
+            tokio::spawn(async move { rows.write(|txn| append(txn, row)).await })
         };
         while rows.slow_commits.load(Ordering::SeqCst) > 0 {
             tokio::time::sleep(Duration::from_millis(5)).await;
@@ -491,7 +492,7 @@ mod tests {
         let waiting: Vec<_> = (1..8)
             .map(|n| {
                 let rows = Arc::clone(&rows);
-                tokio::spawn(async move { rows.write(|txn| Ok(append(txn, &format!("w{n}")))).await })
+                tokio::spawn(async move { rows.write(|txn| append(txn, &format!("w{n}"))).await })
             })
             .collect();
         first.await.unwrap().unwrap();
@@ -516,7 +517,7 @@ mod tests {
             tokio::spawn(async move {
                 rows.write(|txn| {
                     runs.fetch_add(1, Ordering::SeqCst);
-                    Ok(append(txn, "kept"))
+                    append(txn, "kept")
                 })
                 .await
             })
@@ -525,7 +526,7 @@ mod tests {
             let rows = Arc::clone(&rows);
             tokio::spawn(async move {
                 rows.write(|txn| {
-                    append(txn, "half-done");
+                    append(txn, "half-done")?;
                     Err::<(), _>(EngineError::NoSuchBucket("b".into()))
                 })
                 .await
@@ -544,13 +545,13 @@ mod tests {
         let first = commit_slowly(&rows, "w0").await;
         let kept = {
             let rows = Arc::clone(&rows);
-            tokio::spawn(async move { rows.write(|txn| Ok(append(txn, "kept"))).await })
+            tokio::spawn(async move { rows.write(|txn| append(txn, "kept")).await })
         };
         let panicking = {
             let rows = Arc::clone(&rows);
             tokio::spawn(async move {
                 rows.write(|txn| -> EngineResult<()> {
-                    append(txn, "torn");
+                    append(txn, "torn")?;
                     panic!("a bug in a write")
                 })
                 .await
@@ -559,7 +560,7 @@ mod tests {
         first.await.unwrap().unwrap();
         assert!(panicking.await.is_err());
         kept.await.unwrap().unwrap();
-        rows.write(|txn| Ok(append(txn, "later"))).await.unwrap();
+        rows.write(|txn| append(txn, "later")).await.unwrap();
         assert_eq!(rows.rows(), ["kept", "later", "w0"]);
     }
 
@@ -569,11 +570,11 @@ mod tests {
         let first = commit_slowly(&rows, "w0").await;
         let gone = {
             let rows = Arc::clone(&rows);
-            tokio::spawn(async move { rows.write(|txn| Ok(append(txn, "gone"))).await })
+            tokio::spawn(async move { rows.write(|txn| append(txn, "gone")).await })
         };
         let kept = {
             let rows = Arc::clone(&rows);
-            tokio::spawn(async move { rows.write(|txn| Ok(append(txn, "kept"))).await })
+            tokio::spawn(async move { rows.write(|txn| append(txn, "kept")).await })
         };
         tokio::time::sleep(Duration::from_millis(20)).await;
         gone.abort();
@@ -591,9 +592,9 @@ mod tests {
         let rows = Rows::default();
         rows.failing_commits.store(1, Ordering::SeqCst);
         rows.group.directory_changed(PathBuf::from("/data/ab"));
-        let failed = rows.write(|txn| Ok(append(txn, "lost"))).await;
+        let failed = rows.write(|txn| append(txn, "lost")).await;
         assert!(matches!(failed, Err(EngineError::Internal(message)) if message.contains("disk gone")));
-        rows.write(|txn| Ok(append(txn, "kept"))).await.unwrap();
+        rows.write(|txn| append(txn, "kept")).await.unwrap();
         assert_eq!(rows.rows(), ["kept"]);
         let synced = rows.synced.lock().unwrap().clone();
         assert_eq!(synced, [PathBuf::from("/data/ab"), PathBuf::from("/data/ab")]);
