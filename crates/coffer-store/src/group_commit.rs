@@ -247,9 +247,10 @@ impl<Txn> GroupCommit<Txn> {
 }
 
 /// A commit under way. Ended, or dropped by a panic in the commit (the batch
-/// then rolls back, to run again), it records how the batch ended, keeps the
-/// directories of a commit that did not succeed, since their files stay and
-/// their writes may be tried again, and wakes every writer.
+/// then fails: it may have committed, so its writes must not run again), it
+/// records how the batch ended, keeps the directories of a commit that did
+/// not succeed, since their files stay and their writes may be tried again,
+/// and wakes every writer.
 struct Committing<'a, Txn> {
     group: &'a GroupCommit<Txn>,
     directories: Vec<PathBuf>,
@@ -276,7 +277,7 @@ impl<Txn> Committing<'_, Txn> {
 
 impl<Txn> Drop for Committing<'_, Txn> {
     fn drop(&mut self) {
-        self.finish(Ending::RolledBack);
+        self.finish(Ending::Failed("the metadata commit panicked".into()));
     }
 }
 
