@@ -22,7 +22,8 @@ use crate::sealed::{
 /// Bodies are written in chunks of this size, so a request holds at most this
 /// much of its body in memory. Small enough that a chunk is still in the
 /// CPU's cache, from hashing, when the kernel copies it into the page cache:
-/// 256 KiB wrote 64 MiB bodies ~6% faster than 1 MiB (`docs/performance.md`).
+/// 256 KiB wrote 64 MiB bodies a few percent faster than 1 MiB
+/// (`docs/performance.md`).
 const WRITE_BUFFER_BYTES: usize = 256 << 10;
 /// Reads hand out chunks of at most this size.
 const READ_CHUNK_BYTES: usize = 256 << 10;
