@@ -493,6 +493,18 @@ pub fn expect_err<T: Debug, E: ProvideErrorMetadata + Debug>(
 // Hashing helpers
 // ---------------------------------------------------------------------------
 
+/// The completion of an upload of one part, part 1 with ETag `e_tag`.
+pub fn one_part(e_tag: &str) -> aws_sdk_s3::types::CompletedMultipartUpload {
+    aws_sdk_s3::types::CompletedMultipartUpload::builder()
+        .parts(
+            aws_sdk_s3::types::CompletedPart::builder()
+                .part_number(1)
+                .e_tag(e_tag)
+                .build(),
+        )
+        .build()
+}
+
 pub fn md5_hex(data: &[u8]) -> String {
     hex::encode(Md5::digest(data))
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
+use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -275,16 +275,7 @@ async fn multipart(client: &Client, bucket: &str, key: &str, bytes: Vec<u8>, com
         .bucket(bucket)
         .key(key)
         .upload_id(upload_id)
-        .multipart_upload(
-            CompletedMultipartUpload::builder()
-                .parts(
-                    CompletedPart::builder()
-                        .part_number(1)
-                        .e_tag(part.e_tag().unwrap())
-                        .build(),
-                )
-                .build(),
-        )
+        .multipart_upload(one_part(part.e_tag().unwrap()))
         .send()
         .await
         .is_ok()

@@ -7,7 +7,6 @@
 use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 
 use crate::common::*;
 
@@ -129,14 +128,7 @@ async fn a_completion_cut_before_its_commit_leaves_the_upload_to_complete_again(
         .send()
         .await
         .unwrap();
-    let parts = CompletedMultipartUpload::builder()
-        .parts(
-            CompletedPart::builder()
-                .part_number(1)
-                .e_tag(part.e_tag().unwrap())
-                .build(),
-        )
-        .build();
+    let parts = one_part(part.e_tag().unwrap());
     assert!(s.terminate(Duration::from_secs(30)).is_some());
     s.restart_with_args(&["--failpoint", "before-commit=return"]);
     let completed = s

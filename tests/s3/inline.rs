@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{BucketVersioningStatus, CompletedMultipartUpload, CompletedPart, ServerSideEncryption};
+use aws_sdk_s3::types::{BucketVersioningStatus, ServerSideEncryption};
 
 use crate::common::*;
 use crate::versioning::set_versioning;
@@ -179,16 +179,7 @@ async fn a_small_part_is_kept_in_a_file_and_completes() {
         .bucket(&b)
         .key("mpu")
         .upload_id(upload_id)
-        .multipart_upload(
-            CompletedMultipartUpload::builder()
-                .parts(
-                    CompletedPart::builder()
-                        .part_number(1)
-                        .e_tag(part.e_tag().unwrap())
-                        .build(),
-                )
-                .build(),
-        )
+        .multipart_upload(one_part(part.e_tag().unwrap()))
         .send()
         .await
         .unwrap();

@@ -8,7 +8,6 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 
 use crate::common::*;
 use crate::lifecycle::{expire_after, rule, set_rules};
@@ -643,14 +642,7 @@ async fn bucket_info_reports_usage_and_a_quota_refuses_before_storing() {
         .send()
         .await
         .unwrap();
-    let completed = CompletedMultipartUpload::builder()
-        .parts(
-            CompletedPart::builder()
-                .part_number(1)
-                .e_tag(part.e_tag().unwrap())
-                .build(),
-        )
-        .build();
+    let completed = one_part(part.e_tag().unwrap());
     expect_err(
         server
             .client

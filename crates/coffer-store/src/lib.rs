@@ -122,19 +122,19 @@ impl Store {
         T: Send + 'static,
         F: Future<Output = EngineResult<T>> + Send + 'static,
     {
-        tokio::spawn(work(Arc::clone(&self.inner)))
-            .await
-            .map_err(|e| EngineError::Internal(format!("storage task failed: {e}")))?
+        tokio::spawn(work(Arc::clone(&self.inner))).await.map_err(task_failed)?
     }
+}
+
+fn task_failed(err: tokio::task::JoinError) -> EngineError {
+    EngineError::Internal(format!("storage task failed: {err}"))
 }
 
 /// Runs `work`, which touches data files, on the blocking pool.
 async fn on_blocking_pool<T: Send + 'static>(
     work: impl FnOnce() -> EngineResult<T> + Send + 'static,
 ) -> EngineResult<T> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| EngineError::Internal(format!("storage task failed: {e}")))?
+    tokio::task::spawn_blocking(work).await.map_err(task_failed)?
 }
 
 /// The data files of an object version.

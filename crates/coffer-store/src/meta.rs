@@ -117,11 +117,16 @@ fn encode<T: Serialize>(record: &T) -> EngineResult<Vec<u8>> {
     Ok(bytes)
 }
 
-fn decode<T: DeserializeOwned>(bytes: &[u8]) -> EngineResult<T> {
+/// The MessagePack of a stored value, after its format byte.
+fn record_body(bytes: &[u8]) -> EngineResult<&[u8]> {
     match bytes.split_first() {
-        Some((&RECORD_FORMAT_V1, rest)) => rmp_serde::from_slice(rest).map_err(internal),
+        Some((&RECORD_FORMAT_V1, rest)) => Ok(rest),
         _ => Err(internal("record in an unknown format")),
     }
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> EngineResult<T> {
+    rmp_serde::from_slice(record_body(bytes)?).map_err(internal)
 }
 
 /// Joins the parts of a composite table key.
@@ -1098,10 +1103,7 @@ impl Listable for UploadRecord {
 
 impl Listable for ObjectSummary {
     fn from_stored(bytes: &[u8]) -> EngineResult<Self> {
-        match bytes.split_first() {
-            Some((&RECORD_FORMAT_V1, rest)) => crate::summary::decode(rest),
-            _ => Err(internal("record in an unknown format")),
-        }
+        crate::summary::decode(record_body(bytes)?)
     }
 }
 
