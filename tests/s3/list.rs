@@ -333,6 +333,73 @@ async fn list_v2_fetch_owner() {
     assert!(out.contents()[0].owner().is_none());
 }
 
+/// Every field of a listed object against what HeadObject says of it, in
+/// both listing versions: a key XML must escape, the time to the
+/// millisecond, the checksum's algorithm and type, and the owner.
+#[tokio::test]
+async fn listed_objects_show_what_head_object_shows() {
+    let s = Server::start().await;
+    let b = s.new_bucket("fields").await;
+    let key = "a&b<c>\"d'e/é";
+    s.client
+        .put_object()
+        .bucket(&b)
+        .key(key)
+        .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Crc32C)
+        .body(ByteStream::from_static(b"listed"))
+        .send()
+        .await
+        .unwrap();
+    s.put(&b, "plain", "x").await;
+    let head = s
+        .client
+        .head_object()
+        .bucket(&b)
+        .key(key)
+        .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled)
+        .send()
+        .await
+        .unwrap();
+    assert!(head.checksum_crc32_c().is_some());
+    let v2 = s
+        .client
+        .list_objects_v2()
+        .bucket(&b)
+        .fetch_owner(true)
+        .send()
+        .await
+        .unwrap();
+    let v1 = s.client.list_objects().bucket(&b).send().await.unwrap();
+    for contents in [v2.contents(), v1.contents()] {
+        let keys: Vec<&str> = contents.iter().filter_map(|o| o.key()).collect();
+        assert_eq!(keys, vec![key, "plain"]);
+        let listed = &contents[0];
+        assert_eq!(listed.e_tag(), head.e_tag());
+        assert_eq!(listed.size(), Some(6));
+        assert_eq!(
+            listed.storage_class(),
+            Some(&aws_sdk_s3::types::ObjectStorageClass::Standard)
+        );
+        assert_eq!(
+            listed.checksum_algorithm(),
+            [aws_sdk_s3::types::ChecksumAlgorithm::Crc32C]
+        );
+        assert_eq!(
+            listed.checksum_type(),
+            Some(&aws_sdk_s3::types::ChecksumType::FullObject)
+        );
+        // HeadObject's Last-Modified is to the second; the listing's to the
+        // millisecond, truncated.
+        let listed_time = listed.last_modified().unwrap();
+        let head_time = head.last_modified().unwrap();
+        assert_eq!(listed_time.secs(), head_time.secs());
+        assert_eq!(listed_time.subsec_nanos() % 1_000_000, 0, "{listed_time:?}");
+        let owner = listed.owner().expect("an owner");
+        assert!(owner.id().is_some_and(|id| !id.is_empty()), "{owner:?}");
+        assert_eq!(owner.display_name(), Some("root"), "{owner:?}");
+    }
+}
+
 #[tokio::test]
 async fn listing_order_is_utf8_bytes() {
     let s = Server::start().await;

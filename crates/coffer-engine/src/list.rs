@@ -1,6 +1,6 @@
 use time::OffsetDateTime;
 
-use crate::{Checksums, ObjectRecord, UploadRecord};
+use crate::{ObjectRecord, UploadRecord};
 
 /// A request for one page of a bucket listing, with S3's listing semantics.
 #[derive(Debug, Clone, Default)]
@@ -30,7 +30,12 @@ pub struct ObjectSummary {
     pub etag: String,
     pub last_modified: OffsetDateTime,
     pub owner: String,
-    pub checksums: Checksums,
+    /// S3's name of the algorithm of the version's checksum (`CRC32`,
+    /// `CRC32C`, `CRC64NVME`, `SHA1` or `SHA256`), if it has one: a
+    /// listing names the algorithm, never the value.
+    pub checksum_algorithm: Option<&'static str>,
+    /// As in [`crate::Checksums::checksum_type`].
+    pub checksum_type: Option<String>,
     pub storage_class: Option<String>,
     pub delete_marker: bool,
 }

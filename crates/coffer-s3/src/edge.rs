@@ -292,12 +292,13 @@ pub(crate) struct RenderedBody(pub bytes::Bytes);
 
 impl RenderedBody {
     /// An S3 XML document whose root element, in S3's namespace, `write`
-    /// fills.
+    /// fills; `capacity` is about its length in bytes, when known.
     pub(crate) fn xml(
         root: &str,
+        capacity: usize,
         write: impl FnOnce(&mut s3s::xml::Serializer<&mut Vec<u8>>) -> s3s::xml::SerResult,
     ) -> s3s::S3Result<RenderedBody> {
-        let mut body = Vec::new();
+        let mut body = Vec::with_capacity(capacity);
         let mut s = s3s::xml::Serializer::new(&mut body);
         s.decl()
             .and_then(|()| s.element_with_ns(root, S3_XML_NAMESPACE, write))

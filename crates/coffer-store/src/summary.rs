@@ -7,7 +7,7 @@
 //! record's map once, decodes those fields and steps over the rest by their
 //! MessagePack lengths alone. It owns nothing but that walk; `meta` calls it.
 
-use coffer_engine::{Checksums, EngineError, EngineResult, ObjectSummary};
+use coffer_engine::{EngineError, EngineResult, ObjectSummary};
 use rmp::Marker;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -26,7 +26,7 @@ pub fn decode(mut bytes: &[u8]) -> EngineResult<ObjectSummary> {
     let mut etag = String::new();
     let mut last_modified = None;
     let mut owner = String::new();
-    let mut checksums = Checksums::default();
+    let mut checksums = ListedChecksum::default();
     let mut storage_class = None;
     let mut delete_marker = false;
     for _ in 0..fields {
@@ -53,31 +53,54 @@ pub fn decode(mut bytes: &[u8]) -> EngineResult<ObjectSummary> {
         etag,
         last_modified: last_modified.ok_or_else(|| malformed("no last_modified"))?,
         owner,
-        checksums,
+        checksum_algorithm: checksums.algorithm,
+        checksum_type: checksums.checksum_type,
         storage_class,
         delete_marker,
     })
 }
 
-fn decode_checksums(input: &mut &[u8]) -> EngineResult<Checksums> {
-    let mut checksums = Checksums::default();
+/// What a listing shows of a version's checksums.
+#[derive(Default)]
+struct ListedChecksum {
+    algorithm: Option<&'static str>,
+    checksum_type: Option<String>,
+}
+
+/// The fields of the stored checksums and their algorithms' S3 names, in
+/// the order the S3 front end prefers one over another should several be
+/// recorded.
+const CHECKSUM_FIELDS: [(&[u8], &str); 5] = [
+    (b"crc32", "CRC32"),
+    (b"crc32c", "CRC32C"),
+    (b"crc64nvme", "CRC64NVME"),
+    (b"sha1", "SHA1"),
+    (b"sha256", "SHA256"),
+];
+
+/// The stored checksums' algorithm and type; their values are stepped
+/// over.
+fn decode_checksums(input: &mut &[u8]) -> EngineResult<ListedChecksum> {
+    let mut listed = ListedChecksum::default();
+    let mut rank = CHECKSUM_FIELDS.len();
     let fields = rmp::decode::read_map_len(input).map_err(|_| malformed("checksums"))?;
     for _ in 0..fields {
-        let field = match raw_str(input)? {
-            b"crc32" => &mut checksums.crc32,
-            b"crc32c" => &mut checksums.crc32c,
-            b"crc64nvme" => &mut checksums.crc64nvme,
-            b"sha1" => &mut checksums.sha1,
-            b"sha256" => &mut checksums.sha256,
-            b"checksum_type" => &mut checksums.checksum_type,
-            _ => {
-                skip(input)?;
-                continue;
+        let field = raw_str(input)?;
+        if field == b"checksum_type" {
+            listed.checksum_type = optional_string(input)?;
+            continue;
+        }
+        let is_null = input.first() == Some(&Marker::Null.to_u8());
+        skip(input)?;
+        match CHECKSUM_FIELDS.iter().position(|(name, _)| *name == field) {
+            Some(position) if !is_null && position < rank => {
+                rank = position;
+                listed.algorithm = Some(CHECKSUM_FIELDS[position].1);
             }
-        };
-        *field = optional_string(input)?;
+            _ => {}
+        }
     }
-    Ok(checksums)
+    Ok(listed)
 }
 
 /// The bytes of a string, unchecked.
@@ -155,7 +178,7 @@ fn length(input: &mut &[u8], width: usize) -> EngineResult<usize> {
 mod tests {
     use std::collections::BTreeMap;
 
-    use coffer_engine::{ContentHeaders, LockRecord, ObjectRecord, Segment};
+    use coffer_engine::{Checksums, ContentHeaders, LockRecord, ObjectRecord, Segment};
 
     use super::*;
 
@@ -210,7 +233,8 @@ mod tests {
                 etag: record.etag.clone(),
                 last_modified: record.last_modified,
                 owner: record.owner.clone(),
-                checksums: record.checksums.clone(),
+                checksum_algorithm: Some("CRC32"),
+                checksum_type: Some("FULL_OBJECT".into()),
                 storage_class: record.storage_class.clone(),
                 delete_marker: false,
             }

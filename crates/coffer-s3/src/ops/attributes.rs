@@ -130,7 +130,7 @@ fn object_parts(
 /// The GetObjectAttributesResponse document. s3s writes the ETag in quotes,
 /// as everywhere else; Amazon S3 writes it bare in this one document.
 fn render(output: &GetObjectAttributesOutput) -> S3Result<RenderedBody> {
-    RenderedBody::xml("GetObjectAttributesResponse", |s| {
+    RenderedBody::xml("GetObjectAttributesResponse", 0, |s| {
         if let Some(checksum) = &output.checksum {
             s.content("Checksum", checksum)?;
         }

@@ -4,9 +4,11 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use coffer_engine::{Checksums, ListEntry, ListQuery, ListedVersion, ObjectSummary};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use quick_xml::escape::escape;
 use s3s::dto::*;
-use s3s::xml::{SerResult, Serializer};
+use s3s::xml::{SerResult, SerializeContent, Serializer};
 use s3s::{S3Request, S3Response, S3Result, s3_error};
+use time::{OffsetDateTime, UtcOffset};
 
 use super::CofferS3;
 use crate::checksum::Algorithm;
@@ -15,6 +17,13 @@ use crate::error::from_engine;
 
 /// A page never holds more than this many keys and common prefixes.
 const LIST_KEYS_MAX: usize = 1000;
+
+/// About the bytes of one `<Contents>` element, a listed version, and of a
+/// listing's other elements: what a page's buffers start with, so they
+/// rarely grow.
+const CONTENTS_BYTES_HINT: usize = 256;
+const VERSION_BYTES_HINT: usize = 512;
+const DOCUMENT_BYTES_HINT: usize = 1024;
 
 /// What `encoding-type=url` leaves as is; everything else is %-encoded, so
 /// clients that decode `+` as a space still read keys back exactly.
@@ -53,6 +62,16 @@ impl Encoding {
 
     pub(super) fn encode_opt(self, name: Option<&str>) -> Option<String> {
         name.map(|name| self.encode(name))
+    }
+
+    /// Writes `name`, encoded as asked, as XML text.
+    fn write_text(self, out: &mut String, name: &str) {
+        if self.url {
+            // Percent-encoding leaves no character XML would escape.
+            out.extend(utf8_percent_encode(name, URL_KEEP));
+        } else {
+            out.push_str(&escape(name));
+        }
     }
 
     pub(super) fn output(self) -> Option<EncodingType> {
@@ -114,22 +133,54 @@ fn parse_continuation_token(token: &str) -> S3Result<String> {
 }
 
 impl CofferS3 {
-    fn object_entry(&self, object: ObjectSummary, encoding: Encoding, with_owner: bool) -> Object {
-        Object {
-            checksum_algorithm: checksum_algorithms(&object.checksums),
-            checksum_type: object.checksums.checksum_type.map(ChecksumType::from),
-            e_tag: Some(ETag::Strong(object.etag)),
-            key: Some(encoding.encode(&object.key)),
-            last_modified: Some(object.last_modified.into()),
-            owner: with_owner.then(|| self.owner_of(&object.owner)),
-            restore_status: None,
-            size: i64::try_from(object.size).ok(),
-            storage_class: Some(ObjectStorageClass::from(
-                object
-                    .storage_class
-                    .unwrap_or_else(|| ObjectStorageClass::STANDARD.to_owned()),
-            )),
+    /// The `<Contents>` elements of a page, written straight from the
+    /// summaries, in the order of S3's own responses. A page holds up to a
+    /// thousand: building s3s's `Object` for each and serializing it event
+    /// by event took a third of a listing's time.
+    fn write_contents(&self, objects: &[ObjectSummary], encoding: Encoding, with_owner: bool) -> String {
+        let mut out = String::with_capacity(objects.len() * CONTENTS_BYTES_HINT);
+        // The keys of a page mostly share their owner: look each up once.
+        let mut owner: Option<(&str, Owner)> = None;
+        for object in objects {
+            out.push_str("<Contents><Key>");
+            encoding.write_text(&mut out, &object.key);
+            out.push_str("</Key><LastModified>");
+            write_timestamp(&mut out, object.last_modified);
+            out.push_str("</LastModified><ETag>&quot;");
+            out.push_str(&escape(object.etag.as_str()));
+            out.push_str("&quot;</ETag>");
+            if let Some(algorithm) = object.checksum_algorithm {
+                write_element(&mut out, "ChecksumAlgorithm", algorithm);
+            }
+            if let Some(checksum_type) = &object.checksum_type {
+                write_element(&mut out, "ChecksumType", checksum_type);
+            }
+            out.push_str("<Size>");
+            out.push_str(itoa::Buffer::new().format(object.size));
+            out.push_str("</Size>");
+            if with_owner {
+                let (id, listed) = match owner.take() {
+                    Some((id, listed)) if id == object.owner => (id, listed),
+                    _ => (object.owner.as_str(), self.owner_of(&object.owner)),
+                };
+                out.push_str("<Owner>");
+                if let Some(id) = &listed.id {
+                    write_element(&mut out, "ID", id);
+                }
+                if let Some(name) = &listed.display_name {
+                    write_element(&mut out, "DisplayName", name);
+                }
+                out.push_str("</Owner>");
+                owner = Some((id, listed));
+            }
+            write_element(
+                &mut out,
+                "StorageClass",
+                object.storage_class.as_deref().unwrap_or(ObjectStorageClass::STANDARD),
+            );
+            out.push_str("</Contents>");
         }
+        out
     }
 
     pub(super) async fn do_list_objects(
@@ -154,17 +205,14 @@ impl CofferS3 {
         let truncated = page.truncated;
         let next_marker = page.entries.last().map(|e| e.sort_key().to_owned());
         let (objects, prefixes) = page.split();
-        let contents = objects
-            .into_iter()
-            .map(|object| self.object_entry(object, encoding, true))
-            .collect();
-        Ok(S3Response::new(ListObjectsOutput {
+        let contents = self.write_contents(&objects, encoding, true);
+        let output = ListObjectsOutput {
             name: Some(bucket.name),
             prefix: Some(encoding.encode(input.prefix.as_deref().unwrap_or_default())),
             marker: Some(encoding.encode(input.marker.as_deref().unwrap_or_default())),
             max_keys: i32::try_from(max_keys).ok(),
             is_truncated: Some(truncated),
-            contents: Some(contents),
+            contents: None,
             common_prefixes: common_prefixes(prefixes, encoding),
             delimiter: encoding.encode_opt(input.delimiter.as_deref()),
             next_marker: next_marker
@@ -172,7 +220,22 @@ impl CofferS3 {
                 .map(|marker| encoding.encode(&marker)),
             encoding_type: encoding.output(),
             request_charged: None,
-        }))
+        };
+        let body = RenderedBody::xml("ListBucketResult", contents.len() + DOCUMENT_BYTES_HINT, |s| {
+            optional_text(s, "Name", output.name.as_ref())?;
+            optional_text(s, "Prefix", output.prefix.as_ref())?;
+            optional_text(s, "Marker", output.marker.as_ref())?;
+            optional_content(s, "MaxKeys", output.max_keys.as_ref())?;
+            optional_content(s, "IsTruncated", output.is_truncated.as_ref())?;
+            s.write_raw_text(&contents)?;
+            if let Some(prefixes) = &output.common_prefixes {
+                s.flattened_list("CommonPrefixes", prefixes)?;
+            }
+            optional_text(s, "Delimiter", output.delimiter.as_ref())?;
+            optional_text(s, "NextMarker", output.next_marker.as_ref())?;
+            optional_content(s, "EncodingType", output.encoding_type.as_ref())
+        })?;
+        Ok(rendered(output, body))
     }
 
     pub(super) async fn do_list_objects_v2(
@@ -206,12 +269,8 @@ impl CofferS3 {
             .map(|entry| continuation_token(entry.sort_key()));
         let key_count = page.entries.len();
         let (objects, prefixes) = page.split();
-        let fetch_owner = input.fetch_owner.unwrap_or(false);
-        let contents = objects
-            .into_iter()
-            .map(|object| self.object_entry(object, encoding, fetch_owner))
-            .collect();
-        Ok(S3Response::new(ListObjectsV2Output {
+        let contents = self.write_contents(&objects, encoding, input.fetch_owner.unwrap_or(false));
+        let output = ListObjectsV2Output {
             name: Some(bucket.name),
             prefix: Some(encoding.encode(input.prefix.as_deref().unwrap_or_default())),
             max_keys: i32::try_from(max_keys).ok(),
@@ -219,13 +278,30 @@ impl CofferS3 {
             continuation_token: input.continuation_token,
             is_truncated: Some(truncated),
             next_continuation_token: next_token,
-            contents: Some(contents),
+            contents: None,
             common_prefixes: common_prefixes(prefixes, encoding),
             delimiter: encoding.encode_opt(input.delimiter.as_deref()),
             encoding_type: encoding.output(),
             start_after: encoding.encode_opt(input.start_after.as_deref()),
             request_charged: None,
-        }))
+        };
+        let body = RenderedBody::xml("ListBucketResult", contents.len() + DOCUMENT_BYTES_HINT, |s| {
+            optional_text(s, "Name", output.name.as_ref())?;
+            optional_text(s, "Prefix", output.prefix.as_ref())?;
+            optional_content(s, "MaxKeys", output.max_keys.as_ref())?;
+            optional_content(s, "KeyCount", output.key_count.as_ref())?;
+            optional_text(s, "ContinuationToken", output.continuation_token.as_ref())?;
+            optional_content(s, "IsTruncated", output.is_truncated.as_ref())?;
+            optional_text(s, "NextContinuationToken", output.next_continuation_token.as_ref())?;
+            s.write_raw_text(&contents)?;
+            if let Some(prefixes) = &output.common_prefixes {
+                s.flattened_list("CommonPrefixes", prefixes)?;
+            }
+            optional_text(s, "Delimiter", output.delimiter.as_ref())?;
+            optional_content(s, "EncodingType", output.encoding_type.as_ref())?;
+            optional_text(s, "StartAfter", output.start_after.as_ref())
+        })?;
+        Ok(rendered(output, body))
     }
 
     pub(super) async fn do_list_object_versions(
@@ -281,9 +357,7 @@ impl CofferS3 {
             ..Default::default()
         };
         let body = render_versions(&output, &entries)?;
-        let mut response = S3Response::new(output);
-        response.extensions.insert(body);
-        Ok(response)
+        Ok(rendered(output, body))
     }
 
     fn version_entry(&self, listed: ListedVersion, encoding: Encoding) -> VersionEntry {
@@ -328,26 +402,17 @@ enum VersionEntry {
 /// interleaved in listing order, as S3 sends it; s3s would write all the
 /// versions, then all the markers.
 fn render_versions(output: &ListObjectVersionsOutput, entries: &[VersionEntry]) -> S3Result<RenderedBody> {
-    fn text<W: std::io::Write>(s: &mut Serializer<W>, name: &str, value: Option<&String>) -> SerResult {
-        value.map_or(Ok(()), |value| s.content(name, value))
-    }
-    RenderedBody::xml("ListVersionsResult", |s| {
-        text(s, "Name", output.name.as_ref())?;
-        text(s, "Prefix", output.prefix.as_ref())?;
-        text(s, "KeyMarker", output.key_marker.as_ref())?;
-        text(s, "VersionIdMarker", output.version_id_marker.as_ref())?;
-        text(s, "NextKeyMarker", output.next_key_marker.as_ref())?;
-        text(s, "NextVersionIdMarker", output.next_version_id_marker.as_ref())?;
-        if let Some(max_keys) = &output.max_keys {
-            s.content("MaxKeys", max_keys)?;
-        }
-        text(s, "Delimiter", output.delimiter.as_ref())?;
-        if let Some(truncated) = &output.is_truncated {
-            s.content("IsTruncated", truncated)?;
-        }
-        if let Some(encoding) = &output.encoding_type {
-            s.content("EncodingType", encoding)?;
-        }
+    RenderedBody::xml("ListVersionsResult", entries.len() * VERSION_BYTES_HINT, |s| {
+        optional_text(s, "Name", output.name.as_ref())?;
+        optional_text(s, "Prefix", output.prefix.as_ref())?;
+        optional_text(s, "KeyMarker", output.key_marker.as_ref())?;
+        optional_text(s, "VersionIdMarker", output.version_id_marker.as_ref())?;
+        optional_text(s, "NextKeyMarker", output.next_key_marker.as_ref())?;
+        optional_text(s, "NextVersionIdMarker", output.next_version_id_marker.as_ref())?;
+        optional_content(s, "MaxKeys", output.max_keys.as_ref())?;
+        optional_text(s, "Delimiter", output.delimiter.as_ref())?;
+        optional_content(s, "IsTruncated", output.is_truncated.as_ref())?;
+        optional_content(s, "EncodingType", output.encoding_type.as_ref())?;
         for entry in entries {
             match entry {
                 VersionEntry::Version(version) => s.content("Version", version)?,
@@ -359,4 +424,66 @@ fn render_versions(output: &ListObjectVersionsOutput, entries: &[VersionEntry]) 
         }
         Ok(())
     })
+}
+
+/// A response whose body is `body`, not s3s's rendering of `output`.
+fn rendered<T>(output: T, body: RenderedBody) -> S3Response<T> {
+    let mut response = S3Response::new(output);
+    response.extensions.insert(body);
+    response
+}
+
+fn optional_text<W: std::io::Write>(s: &mut Serializer<W>, name: &str, value: Option<&String>) -> SerResult {
+    value.map_or(Ok(()), |value| s.content(name, value))
+}
+
+fn optional_content<W: std::io::Write, T: SerializeContent>(
+    s: &mut Serializer<W>,
+    name: &str,
+    value: Option<&T>,
+) -> SerResult {
+    value.map_or(Ok(()), |value| s.content(name, value))
+}
+
+/// `<name>value</name>`, the value escaped.
+fn write_element(out: &mut String, name: &str, value: &str) {
+    out.push('<');
+    out.push_str(name);
+    out.push('>');
+    out.push_str(&escape(value));
+    out.push_str("</");
+    out.push_str(name);
+    out.push('>');
+}
+
+/// A time as S3 writes it in XML, `2009-10-12T17:50:30.000Z`: UTC, to the
+/// millisecond, as s3s's `TimestampFormat::DateTime` writes it.
+fn write_timestamp(out: &mut String, time: OffsetDateTime) {
+    let time = time.to_offset(UtcOffset::UTC);
+    let (year, month, day) = (time.year(), u8::from(time.month()), time.day());
+    if (0..=9999).contains(&year) {
+        write_digits(out, year.unsigned_abs(), 4);
+    } else {
+        out.push_str(itoa::Buffer::new().format(year));
+    }
+    for (separator, value, width) in [
+        ('-', u32::from(month), 2),
+        ('-', u32::from(day), 2),
+        ('T', u32::from(time.hour()), 2),
+        (':', u32::from(time.minute()), 2),
+        (':', u32::from(time.second()), 2),
+        ('.', u32::from(time.millisecond()), 3),
+    ] {
+        out.push(separator);
+        write_digits(out, value, width);
+    }
+    out.push('Z');
+}
+
+/// `value` in decimal, zero-padded to `width` digits.
+fn write_digits(out: &mut String, value: u32, width: u32) {
+    for place in (0..width).rev() {
+        let digit = (value / 10u32.pow(place)) % 10;
+        out.push(char::from(b'0' + digit as u8));
+    }
 }
