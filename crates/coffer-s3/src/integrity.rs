@@ -16,7 +16,9 @@ use bytes::Bytes;
 use coffer_engine::{ByteRange, ByteStream, ObjectRecord, Segment};
 use futures::{Stream, StreamExt};
 use s3s::checksum::ChecksumHasher;
-use s3s::crypto::{Checksum as _, Md5};
+use s3s::crypto::Checksum as _;
+
+use crate::md5::Md5;
 
 use crate::checksum::Algorithm;
 

@@ -29,6 +29,7 @@ mod headers;
 mod host;
 mod integrity;
 pub mod lifecycle;
+mod md5;
 pub mod metrics;
 pub mod monitor;
 mod names;

@@ -8,7 +8,9 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use coffer_engine::{BucketEncryption, EncryptionRecord, ObjectRecord, SealingKey};
-use s3s::crypto::{Checksum as _, Md5};
+use s3s::crypto::Checksum as _;
+
+use crate::md5::Md5;
 use s3s::dto::ServerSideEncryption;
 use s3s::{S3Error, S3Result, s3_error};
 

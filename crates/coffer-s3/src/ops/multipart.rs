@@ -116,7 +116,7 @@ fn multipart_etag(parts: &[&PartRecord]) -> S3Result<String> {
     use s3s::crypto::Checksum as _;
     Ok(format!(
         "{}-{}",
-        hex::encode(s3s::crypto::Md5::checksum(&md5s)),
+        hex::encode(crate::md5::Md5::checksum(&md5s)),
         parts.len()
     ))
 }
@@ -713,7 +713,7 @@ mod tests {
         let mut concatenated = hex::decode(&a.etag).unwrap();
         concatenated.extend(hex::decode(&b.etag).unwrap());
         use s3s::crypto::Checksum as _;
-        let expected = format!("{}-2", hex::encode(s3s::crypto::Md5::checksum(&concatenated)));
+        let expected = format!("{}-2", hex::encode(crate::md5::Md5::checksum(&concatenated)));
         assert_eq!(multipart_etag(&[&a, &b]).unwrap(), expected);
     }
 
