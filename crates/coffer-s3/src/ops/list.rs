@@ -222,18 +222,18 @@ impl CofferS3 {
             request_charged: None,
         };
         let body = RenderedBody::xml("ListBucketResult", contents.len() + DOCUMENT_BYTES_HINT, |s| {
-            optional_text(s, "Name", output.name.as_ref())?;
-            optional_text(s, "Prefix", output.prefix.as_ref())?;
-            optional_text(s, "Marker", output.marker.as_ref())?;
-            optional_content(s, "MaxKeys", output.max_keys.as_ref())?;
-            optional_content(s, "IsTruncated", output.is_truncated.as_ref())?;
+            optional(s, "Name", output.name.as_ref())?;
+            optional(s, "Prefix", output.prefix.as_ref())?;
+            optional(s, "Marker", output.marker.as_ref())?;
+            optional(s, "MaxKeys", output.max_keys.as_ref())?;
+            optional(s, "IsTruncated", output.is_truncated.as_ref())?;
             s.write_raw_text(&contents)?;
             if let Some(prefixes) = &output.common_prefixes {
                 s.flattened_list("CommonPrefixes", prefixes)?;
             }
-            optional_text(s, "Delimiter", output.delimiter.as_ref())?;
-            optional_text(s, "NextMarker", output.next_marker.as_ref())?;
-            optional_content(s, "EncodingType", output.encoding_type.as_ref())
+            optional(s, "Delimiter", output.delimiter.as_ref())?;
+            optional(s, "NextMarker", output.next_marker.as_ref())?;
+            optional(s, "EncodingType", output.encoding_type.as_ref())
         })?;
         Ok(rendered(output, body))
     }
@@ -286,20 +286,20 @@ impl CofferS3 {
             request_charged: None,
         };
         let body = RenderedBody::xml("ListBucketResult", contents.len() + DOCUMENT_BYTES_HINT, |s| {
-            optional_text(s, "Name", output.name.as_ref())?;
-            optional_text(s, "Prefix", output.prefix.as_ref())?;
-            optional_content(s, "MaxKeys", output.max_keys.as_ref())?;
-            optional_content(s, "KeyCount", output.key_count.as_ref())?;
-            optional_text(s, "ContinuationToken", output.continuation_token.as_ref())?;
-            optional_content(s, "IsTruncated", output.is_truncated.as_ref())?;
-            optional_text(s, "NextContinuationToken", output.next_continuation_token.as_ref())?;
+            optional(s, "Name", output.name.as_ref())?;
+            optional(s, "Prefix", output.prefix.as_ref())?;
+            optional(s, "MaxKeys", output.max_keys.as_ref())?;
+            optional(s, "KeyCount", output.key_count.as_ref())?;
+            optional(s, "ContinuationToken", output.continuation_token.as_ref())?;
+            optional(s, "IsTruncated", output.is_truncated.as_ref())?;
+            optional(s, "NextContinuationToken", output.next_continuation_token.as_ref())?;
             s.write_raw_text(&contents)?;
             if let Some(prefixes) = &output.common_prefixes {
                 s.flattened_list("CommonPrefixes", prefixes)?;
             }
-            optional_text(s, "Delimiter", output.delimiter.as_ref())?;
-            optional_content(s, "EncodingType", output.encoding_type.as_ref())?;
-            optional_text(s, "StartAfter", output.start_after.as_ref())
+            optional(s, "Delimiter", output.delimiter.as_ref())?;
+            optional(s, "EncodingType", output.encoding_type.as_ref())?;
+            optional(s, "StartAfter", output.start_after.as_ref())
         })?;
         Ok(rendered(output, body))
     }
@@ -403,16 +403,16 @@ enum VersionEntry {
 /// versions, then all the markers.
 fn render_versions(output: &ListObjectVersionsOutput, entries: &[VersionEntry]) -> S3Result<RenderedBody> {
     RenderedBody::xml("ListVersionsResult", entries.len() * VERSION_BYTES_HINT, |s| {
-        optional_text(s, "Name", output.name.as_ref())?;
-        optional_text(s, "Prefix", output.prefix.as_ref())?;
-        optional_text(s, "KeyMarker", output.key_marker.as_ref())?;
-        optional_text(s, "VersionIdMarker", output.version_id_marker.as_ref())?;
-        optional_text(s, "NextKeyMarker", output.next_key_marker.as_ref())?;
-        optional_text(s, "NextVersionIdMarker", output.next_version_id_marker.as_ref())?;
-        optional_content(s, "MaxKeys", output.max_keys.as_ref())?;
-        optional_text(s, "Delimiter", output.delimiter.as_ref())?;
-        optional_content(s, "IsTruncated", output.is_truncated.as_ref())?;
-        optional_content(s, "EncodingType", output.encoding_type.as_ref())?;
+        optional(s, "Name", output.name.as_ref())?;
+        optional(s, "Prefix", output.prefix.as_ref())?;
+        optional(s, "KeyMarker", output.key_marker.as_ref())?;
+        optional(s, "VersionIdMarker", output.version_id_marker.as_ref())?;
+        optional(s, "NextKeyMarker", output.next_key_marker.as_ref())?;
+        optional(s, "NextVersionIdMarker", output.next_version_id_marker.as_ref())?;
+        optional(s, "MaxKeys", output.max_keys.as_ref())?;
+        optional(s, "Delimiter", output.delimiter.as_ref())?;
+        optional(s, "IsTruncated", output.is_truncated.as_ref())?;
+        optional(s, "EncodingType", output.encoding_type.as_ref())?;
         for entry in entries {
             match entry {
                 VersionEntry::Version(version) => s.content("Version", version)?,
@@ -433,15 +433,8 @@ fn rendered<T>(output: T, body: RenderedBody) -> S3Response<T> {
     response
 }
 
-fn optional_text<W: std::io::Write>(s: &mut Serializer<W>, name: &str, value: Option<&String>) -> SerResult {
-    value.map_or(Ok(()), |value| s.content(name, value))
-}
-
-fn optional_content<W: std::io::Write, T: SerializeContent>(
-    s: &mut Serializer<W>,
-    name: &str,
-    value: Option<&T>,
-) -> SerResult {
+/// The element `name` with `value`, or nothing without a value.
+fn optional<W: std::io::Write, T: SerializeContent>(s: &mut Serializer<W>, name: &str, value: Option<&T>) -> SerResult {
     value.map_or(Ok(()), |value| s.content(name, value))
 }
 
