@@ -243,6 +243,7 @@ mod tests {
         let summary = decode(&stored(&marker)).unwrap();
         assert!(summary.delete_marker);
         assert_eq!(summary.storage_class, None);
+        assert_eq!(summary.checksum_algorithm, None, "a marker records only null checksums");
     }
 
     #[test]
