@@ -65,7 +65,6 @@ impl Pending {
 }
 
 /// What the subscriber writes its lines to.
-#[derive(Clone)]
 pub(crate) struct LogSink(Arc<Pending>);
 
 /// One event's line on its way into the buffer.
@@ -125,7 +124,8 @@ pub(crate) struct LogFlusher {
 
 impl Drop for LogFlusher {
     fn drop(&mut self) {
-        // Dropping the sender wakes the thread, which flushes and ends.
+        // Dropping the sender wakes the thread, which ends; what is still
+        // buffered is written out below.
         self.stop.take();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
