@@ -308,6 +308,14 @@ impl RenderedBody {
             })?;
         Ok(RenderedBody(body.into()))
     }
+
+    /// The response to an operation with this body in place of s3s's
+    /// rendering of `output`; `output` still gives the response's headers.
+    pub(crate) fn respond<T>(self, output: T) -> s3s::S3Response<T> {
+        let mut response = s3s::S3Response::new(output);
+        response.extensions.insert(self);
+        response
+    }
 }
 
 /// The status of a successful response, where s3s's differs from S3's; it

@@ -191,10 +191,7 @@ impl CofferS3 {
             version_id: reported_version(&bucket, &object),
             ..Default::default()
         };
-        let body = render(&output)?;
-        let mut response = S3Response::new(output);
-        response.extensions.insert(body);
-        Ok(response)
+        Ok(render(&output)?.respond(output))
     }
 }
 

@@ -235,7 +235,7 @@ impl CofferS3 {
             optional(s, "NextMarker", output.next_marker.as_ref())?;
             optional(s, "EncodingType", output.encoding_type.as_ref())
         })?;
-        Ok(rendered(output, body))
+        Ok(body.respond(output))
     }
 
     pub(super) async fn do_list_objects_v2(
@@ -301,7 +301,7 @@ impl CofferS3 {
             optional(s, "EncodingType", output.encoding_type.as_ref())?;
             optional(s, "StartAfter", output.start_after.as_ref())
         })?;
-        Ok(rendered(output, body))
+        Ok(body.respond(output))
     }
 
     pub(super) async fn do_list_object_versions(
@@ -357,7 +357,7 @@ impl CofferS3 {
             ..Default::default()
         };
         let body = render_versions(&output, &entries)?;
-        Ok(rendered(output, body))
+        Ok(body.respond(output))
     }
 
     fn version_entry(&self, listed: ListedVersion, encoding: Encoding) -> VersionEntry {
@@ -424,13 +424,6 @@ fn render_versions(output: &ListObjectVersionsOutput, entries: &[VersionEntry]) 
         }
         Ok(())
     })
-}
-
-/// A response whose body is `body`, not s3s's rendering of `output`.
-fn rendered<T>(output: T, body: RenderedBody) -> S3Response<T> {
-    let mut response = S3Response::new(output);
-    response.extensions.insert(body);
-    response
 }
 
 /// The element `name` with `value`, or nothing without a value.
