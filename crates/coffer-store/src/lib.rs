@@ -29,6 +29,7 @@ macro_rules! crash_point {
 }
 
 pub mod blobs;
+mod db_file;
 mod group_commit;
 pub mod layout;
 pub mod meta;

@@ -49,6 +49,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 
+use crate::db_file::ZeroFilledFile;
 use crate::group_commit::GroupCommit;
 use crate::layout::sync_dir;
 
@@ -94,7 +95,7 @@ const AFTER_ALL_UTF8: u8 = 0xFF;
 fn open_database(path: &Path) -> EngineResult<Database> {
     Database::builder()
         .set_cache_size(CACHE_BYTES)
-        .create(path)
+        .create_with_backend(ZeroFilledFile::open(path).map_err(internal)?)
         .map_err(internal)
 }
 
