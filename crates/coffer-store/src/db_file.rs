@@ -9,12 +9,16 @@
 //! pages themselves. Blocks already written as zeros need neither, so each
 //! commit's sync waits for its pages alone.
 //!
-//! Growing stays instant: the zeroing thread fills the new space piece by
-//! piece behind the commits, syncing as it goes so that no commit's sync
-//! inherits its backlog. It never writes over a byte redb has written: redb's
-//! writes at or past the zeroing's mark are noted before they are made, and
-//! skipped. Space that was a hole before this process opened the file stays
-//! one, since what redb wrote there before is not known.
+//! Growing claims the new space at once (`fallocate`), so a growth that
+//! does not fit on the volume fails cleanly, before any commit writes into
+//! it, and a commit never meets a full volume halfway through its pages. The
+//! zeroing thread then fills the new space piece by piece behind the
+//! commits, syncing as it goes so that no commit's sync inherits its
+//! backlog. It never writes over a byte redb has written: redb's writes at or
+//! past the zeroing's mark are noted before they are made, and skipped.
+//! Space that was a hole before this process opened the file stays one,
+//! since what redb wrote there before is not known; so does new space on a
+//! file system without `fallocate`.
 //!
 //! This may call redb's backend and the file system; it knows nothing of the
 //! tables.
@@ -22,7 +26,7 @@
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::ops::Bound;
+use std::ops::{Bound, Range};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -153,8 +157,8 @@ impl Zeroing {
             if state.stopped {
                 return;
             }
-            match self.zero_next_piece(&mut state) {
-                Ok(zeroed) => unsynced += zeroed,
+            let zeroed = match self.zero_next_piece(&mut state) {
+                Ok(zeroed) => zeroed,
                 Err(err) => {
                     state.stopped = true;
                     state.written.clear();
@@ -163,7 +167,8 @@ impl Zeroing {
                     tracing::warn!(%err, "stopped writing zeros ahead of the metadata database");
                     return;
                 }
-            }
+            };
+            unsynced += zeroed;
             drop(state);
             self.wake.notify_all();
             if unsynced >= ZEROS_PER_SYNC {
@@ -218,6 +223,22 @@ impl ZeroingState {
     }
 }
 
+/// Allocates `range` of `file` on its volume; the bytes still read as zeros.
+fn claim(file: &File, range: Range<u64>) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let (Ok(offset), Ok(len)) = (i64::try_from(range.start), i64::try_from(range.end - range.start)) else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "a range past the largest file offset",
+        ));
+    };
+    // SAFETY: the descriptor is open for as long as `file` lives.
+    if unsafe { libc::fallocate(file.as_raw_fd(), 0, offset, len) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 impl StorageBackend for ZeroFilledFile {
     fn len(&self) -> Result<u64, io::Error> {
         self.backend.len()
@@ -229,7 +250,21 @@ impl StorageBackend for ZeroFilledFile {
 
     fn set_len(&self, len: u64) -> Result<(), io::Error> {
         let mut state = self.zeroing.state();
+        let old_len = self.backend.len()?;
         self.backend.set_len(len)?;
+        if len > old_len {
+            match claim(&self.zeroing.file, old_len..len) {
+                Ok(()) => {}
+                Err(err) if err.raw_os_error() == Some(libc::EOPNOTSUPP) => {
+                    state.zeroed_below = len;
+                    state.written.clear();
+                }
+                Err(err) => {
+                    self.backend.set_len(old_len)?;
+                    return Err(err);
+                }
+            }
+        }
         state.len = len;
         state.zeroed_below = state.zeroed_below.min(len);
         state.written.retain(|&from, _| from < len);

@@ -4,7 +4,8 @@
 //! This crate owns the data directory and its on-disk format (see
 //! `docs/architecture.md`): [`layout`] names every file, [`blobs`] writes,
 //! reads and frees data files, [`sealed`] is their at-rest encryption format,
-//! [`meta`] keeps the records in redb, and [`recovery`] makes the directory
+//! [`meta`] keeps the records in redb, on a file whose new space `db_file`
+//! writes with zeros before redb fills it, and [`recovery`] makes the directory
 //! consistent at startup. It implements
 //! [`coffer_engine::Engine`] and may call only `coffer-engine`, redb and the
 //! file system; it knows nothing of S3 or HTTP.

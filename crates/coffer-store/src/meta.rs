@@ -363,6 +363,21 @@ impl Meta {
         self.db.read().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Begins a write transaction, on a reopened database if an I/O error
+    /// left redb refusing every write: one the last write met inside its
+    /// transaction (a growth of the file that did not fit, say) is only
+    /// reported here.
+    fn begin_batch(&self) -> EngineResult<WriteTransaction> {
+        self.reopen_after_failure()?;
+        self.begin_write().or_else(|err| {
+            if !self.reopen.load(Ordering::Relaxed) {
+                return Err(err);
+            }
+            self.reopen_after_failure()?;
+            self.begin_write()
+        })
+    }
+
     /// Begins a write transaction; an I/O error marks the database for
     /// reopening.
     fn begin_write(&self) -> EngineResult<WriteTransaction> {
@@ -418,10 +433,7 @@ impl Meta {
         let result = self
             .group
             .write(
-                || {
-                    self.reopen_after_failure()?;
-                    self.begin_write()
-                },
+                || self.begin_batch(),
                 work,
                 |txn, directories| {
                     crash_point!("before-directory-fsync");
