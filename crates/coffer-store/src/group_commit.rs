@@ -3,13 +3,17 @@
 //! Concurrent writes share one open database transaction, the batch. Each
 //! write applies its change to the batch's transaction in turn, on its own
 //! task and without waiting for any other thread; once every writer that was
-//! waiting has applied (or the batch is full), the last of them commits the
-//! batch durably, after syncing the directories its writes' data files were
-//! renamed into. Writers waiting on a batch await it without holding a
-//! thread, and are answered only once it is durable, so each write still
-//! returns only once it is durable, and under load one commit and one fsync
-//! acknowledge a whole batch. The database has one writer: while a batch
-//! commits, new writes wait for it, and form the next batch.
+//! waiting has applied (or the batch is full), the last of them hands the
+//! batch to the committing thread, which syncs the directories its writes'
+//! data files were renamed into, commits it durably and tells its writers.
+//! Writers waiting on a batch await it without holding a thread, and are
+//! answered only once it is durable, so each write still returns only once
+//! it is durable, and under load one commit and one fsync acknowledge a
+//! whole batch. The database has one writer: while a batch commits, new
+//! writes wait for it, and form the next batch. The commit runs on a thread
+//! of its own, so no runtime worker blocks in the sync or hands its tasks to
+//! another thread, and a batch ends even if the writer that handed it over
+//! has gone.
 //!
 //! A write that fails may have changed the transaction before failing, and
 //! its changes must not be committed with the others. So when a write fails
@@ -19,14 +23,17 @@
 //! own changes. Writes are therefore closures that can run more than once;
 //! they are answered from their last run.
 //!
-//! This owns the batch and whose turn it is; opening and committing a
-//! transaction are the closures [`GroupCommit::write`] is given, so this
-//! module calls nothing.
+//! This owns the batch, whose turn it is and the committing thread; opening
+//! and committing a transaction are the closures it is given, so this module
+//! calls nothing.
 
 use std::collections::{HashMap, HashSet};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 use std::pin::pin;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
 
 use coffer_engine::{EngineError, EngineResult};
 use tokio::sync::Notify;
@@ -37,9 +44,24 @@ const MAX_BATCH_WRITES: usize = 64;
 
 /// The shared batch of a database whose transactions are `Txn`.
 pub struct GroupCommit<Txn> {
+    shared: Arc<Shared<Txn>>,
+    /// Hands batches to the committing thread; taken on drop, which ends
+    /// the thread.
+    batches: Option<Sender<Batch<Txn>>>,
+    committer: Option<JoinHandle<()>>,
+}
+
+/// What the writers and the committing thread share.
+struct Shared<Txn> {
     state: Mutex<State<Txn>>,
     /// Woken when a commit starts or ends, or a writer stops waiting.
     changed: Notify,
+}
+
+/// A batch handed to the committing thread.
+struct Batch<Txn> {
+    txn: Txn,
+    directories: Vec<PathBuf>,
 }
 
 struct State<Txn> {
@@ -74,9 +96,12 @@ enum Ending {
     RolledBack,
 }
 
-impl<Txn> Default for GroupCommit<Txn> {
-    fn default() -> Self {
-        GroupCommit {
+impl<Txn: Send + 'static> GroupCommit<Txn> {
+    /// Starts the committing thread. `commit` syncs the directories it is
+    /// given and commits a batch durably; it runs on that thread, one batch
+    /// at a time.
+    pub fn new(commit: impl Fn(Txn, &[PathBuf]) -> EngineResult<()> + Send + 'static) -> std::io::Result<Self> {
+        let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 open: None,
                 committing: false,
@@ -88,13 +113,67 @@ impl<Txn> Default for GroupCommit<Txn> {
                 directories: HashSet::new(),
             }),
             changed: Notify::new(),
+        });
+        let (batches, handed) = channel();
+        let committer = std::thread::Builder::new().name("metadata-commit".into()).spawn({
+            let shared = Arc::clone(&shared);
+            move || shared.commit_batches(handed, commit)
+        })?;
+        Ok(GroupCommit {
+            shared,
+            batches: Some(batches),
+            committer: Some(committer),
+        })
+    }
+}
+
+impl<Txn> Shared<Txn> {
+    fn state(&self) -> MutexGuard<'_, State<Txn>> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The committing thread: commits each batch handed to it and tells its
+    /// writers how it ended. A panic in `commit` fails the batch (it may have
+    /// committed, so its writes must not run again), not the thread.
+    fn commit_batches(&self, handed: Receiver<Batch<Txn>>, commit: impl Fn(Txn, &[PathBuf]) -> EngineResult<()>) {
+        for Batch { txn, directories } in handed {
+            let ending = match catch_unwind(AssertUnwindSafe(|| commit(txn, &directories))) {
+                Ok(Ok(())) => Ending::Durable,
+                Ok(Err(err)) => Ending::Failed(format!("the metadata commit could not be made durable: {err}")),
+                Err(_) => Ending::Failed("the metadata commit panicked".into()),
+            };
+            self.end_commit(ending, directories);
+        }
+    }
+
+    /// Ends the batch under commit and wakes every writer. The directories
+    /// of a commit that did not succeed are kept, since their files stay and
+    /// their writes may be tried again.
+    fn end_commit(&self, ending: Ending, directories: Vec<PathBuf>) {
+        let mut state = self.state();
+        if !matches!(ending, Ending::Durable) {
+            state.directories.extend(directories);
+        }
+        state.committing = false;
+        end_batch(&mut state, ending);
+        drop(state);
+        self.changed.notify_waiters();
+    }
+}
+
+impl<Txn> Drop for GroupCommit<Txn> {
+    /// Lets the committing thread finish the batch it holds, and stop.
+    fn drop(&mut self) {
+        self.batches.take();
+        if let Some(committer) = self.committer.take() {
+            let _ = committer.join();
         }
     }
 }
 
 impl<Txn> GroupCommit<Txn> {
     fn state(&self) -> MutexGuard<'_, State<Txn>> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.shared.state()
     }
 
     /// Notes a directory that gained an entry a write will refer to. Call it
@@ -104,15 +183,11 @@ impl<Txn> GroupCommit<Txn> {
     }
 
     /// Applies `work` in the current batch and returns its result once the
-    /// batch is durable. `begin` opens a transaction when the batch has none;
-    /// `commit` syncs the directories it is given and commits a batch
-    /// durably, and is called (on a thread that may block) when this writer
-    /// is the one to commit.
+    /// batch is durable. `begin` opens a transaction when the batch has none.
     pub async fn write<T>(
         &self,
         begin: impl Fn() -> EngineResult<Txn>,
         mut work: impl FnMut(&Txn) -> EngineResult<T>,
-        commit: impl Fn(Txn, &[PathBuf]) -> EngineResult<()>,
     ) -> EngineResult<T> {
         loop {
             let (value, batch) = self.apply(&begin, &mut work).await?;
@@ -120,7 +195,7 @@ impl<Txn> GroupCommit<Txn> {
                 group: self,
                 batch: Some(batch),
             };
-            match self.await_end(&mut told, &commit).await {
+            match self.await_end(&mut told).await {
                 Ending::Durable => return Ok(value),
                 Ending::Failed(failure) => return Err(EngineError::Internal(failure)),
                 Ending::RolledBack => continue,
@@ -140,7 +215,7 @@ impl<Txn> GroupCommit<Txn> {
             counted: false,
         };
         loop {
-            let mut changed = pin!(self.changed.notified());
+            let mut changed = pin!(self.shared.changed.notified());
             changed.as_mut().enable();
             if let Some(applied) = self.try_apply(&mut waiting, begin, work) {
                 return applied;
@@ -172,7 +247,7 @@ impl<Txn> GroupCommit<Txn> {
         let mut turn = Turn {
             state,
             txn: None,
-            changed: &self.changed,
+            changed: &self.shared.changed,
         };
         let value = match turn.run(begin, work) {
             Ok(value) => value,
@@ -188,31 +263,23 @@ impl<Txn> GroupCommit<Txn> {
         Some(Ok((value, turn.join())))
     }
 
-    /// Waits until the batch ends, committing it if this writer is the one
-    /// to: the batch is current, nobody commits, and no writer still waits
-    /// to join it (or it is full).
-    async fn await_end(
-        &self,
-        told: &mut Told<'_, Txn>,
-        commit: &impl Fn(Txn, &[PathBuf]) -> EngineResult<()>,
-    ) -> Ending {
+    /// Waits until the batch ends, handing it to the committing thread if
+    /// this writer is the one to: the batch is current, nobody commits, and
+    /// no writer still waits to join it (or it is full).
+    async fn await_end(&self, told: &mut Told<'_, Txn>) -> Ending {
         loop {
-            let mut changed = pin!(self.changed.notified());
+            let mut changed = pin!(self.shared.changed.notified());
             changed.as_mut().enable();
-            match self.end_or_commit(told, commit) {
+            match self.end_or_commit(told) {
                 Some(ending) => return ending,
                 None => changed.await,
             }
         }
     }
 
-    /// The batch's ending if it has ended; otherwise commits it if this
-    /// writer may, or returns `None` to wait.
-    fn end_or_commit(
-        &self,
-        told: &mut Told<'_, Txn>,
-        commit: &impl Fn(Txn, &[PathBuf]) -> EngineResult<()>,
-    ) -> Option<Ending> {
+    /// The batch's ending if it has ended; otherwise hands the batch over to
+    /// be committed if this writer may, and returns `None` to wait.
+    fn end_or_commit(&self, told: &mut Told<'_, Txn>) -> Option<Ending> {
         let batch = told.batch.expect("a writer is told its batch's end once");
         let mut state = self.state();
         if let Some(ending) = told.take(&mut state) {
@@ -228,66 +295,17 @@ impl<Txn> GroupCommit<Txn> {
             .take()
             .expect("a batch that holds writes has its transaction open");
         state.committing = true;
-        let mut committing = Committing {
-            group: self,
-            directories: state.directories.drain().collect(),
-            ended: false,
-        };
+        let directories = state.directories.drain().collect();
         drop(state);
-        let ending = match block_in_place(|| commit(txn, &committing.directories)) {
-            Ok(()) => {
-                committing.directories.clear();
-                Ending::Durable
-            }
-            Err(err) => Ending::Failed(format!("the metadata commit could not be made durable: {err}")),
-        };
-        committing.end(ending);
-        told.take(&mut self.state())
-    }
-}
-
-/// A commit under way. Ended, or dropped by a panic in the commit (the batch
-/// then fails: it may have committed, so its writes must not run again), it
-/// records how the batch ended, keeps the directories of a commit that did
-/// not succeed, since their files stay and their writes may be tried again,
-/// and wakes every writer.
-struct Committing<'a, Txn> {
-    group: &'a GroupCommit<Txn>,
-    directories: Vec<PathBuf>,
-    ended: bool,
-}
-
-impl<Txn> Committing<'_, Txn> {
-    fn end(mut self, ending: Ending) {
-        self.finish(ending);
-    }
-
-    fn finish(&mut self, ending: Ending) {
-        if std::mem::replace(&mut self.ended, true) {
-            return;
+        let handed = self
+            .batches
+            .as_ref()
+            .map(|batches| batches.send(Batch { txn, directories }));
+        if let Some(Err(unsent)) = handed {
+            let stopped = Ending::Failed("the metadata commit thread has stopped".into());
+            self.shared.end_commit(stopped, unsent.0.directories);
         }
-        let mut state = self.group.state();
-        state.directories.extend(self.directories.drain(..));
-        state.committing = false;
-        end_batch(&mut state, ending);
-        drop(state);
-        self.group.changed.notify_waiters();
-    }
-}
-
-impl<Txn> Drop for Committing<'_, Txn> {
-    fn drop(&mut self) {
-        self.finish(Ending::Failed("the metadata commit panicked".into()));
-    }
-}
-
-/// Runs blocking work from a task: on a multi-threaded runtime the worker's
-/// other tasks move to another thread meanwhile; elsewhere (a test's
-/// single-threaded runtime, a plain thread) it simply runs.
-fn block_in_place<R>(work: impl FnOnce() -> R) -> R {
-    match tokio::runtime::Handle::try_current().map(|runtime| runtime.runtime_flavor()) {
-        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
-        _ => work(),
+        None
     }
 }
 
@@ -369,7 +387,7 @@ impl<Txn> Drop for Waiting<'_, Txn> {
     fn drop(&mut self) {
         if self.counted {
             self.group.state().waiting -= 1;
-            self.group.changed.notify_waiters();
+            self.group.shared.changed.notify_waiters();
         }
     }
 }
@@ -420,7 +438,7 @@ mod tests {
     /// A database of strings: a transaction is a copy of the committed rows
     /// that its writes append to; a commit replaces the rows with it.
     #[derive(Default)]
-    struct Rows {
+    struct Disk {
         committed: Mutex<Vec<String>>,
         commits: AtomicUsize,
         synced: Mutex<Vec<PathBuf>>,
@@ -428,38 +446,54 @@ mod tests {
         failing_commits: AtomicUsize,
         /// The next this many commits take 200 ms, for writers to queue.
         slow_commits: AtomicUsize,
-        group: GroupCommit<Mutex<Vec<String>>>,
     }
 
-    impl Rows {
-        async fn write<T>(&self, work: impl FnMut(&Mutex<Vec<String>>) -> EngineResult<T>) -> EngineResult<T> {
+    impl Disk {
+        fn commit(&self, txn: Mutex<Vec<String>>, directories: &[PathBuf]) -> EngineResult<()> {
             let take_one = |count: &AtomicUsize| {
                 count
                     .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
                     .is_ok()
             };
+            self.synced.lock().unwrap().extend_from_slice(directories);
+            if take_one(&self.slow_commits) {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            if take_one(&self.failing_commits) {
+                return Err(EngineError::Internal("disk gone".into()));
+            }
+            self.commits.fetch_add(1, Ordering::SeqCst);
+            *self.committed.lock().unwrap() = txn.into_inner().unwrap();
+            Ok(())
+        }
+    }
+
+    struct Rows {
+        disk: Arc<Disk>,
+        group: GroupCommit<Mutex<Vec<String>>>,
+    }
+
+    impl Default for Rows {
+        fn default() -> Self {
+            let disk = Arc::new(Disk::default());
+            let group = GroupCommit::new({
+                let disk = Arc::clone(&disk);
+                move |txn, directories| disk.commit(txn, directories)
+            })
+            .unwrap();
+            Rows { disk, group }
+        }
+    }
+
+    impl Rows {
+        async fn write<T>(&self, work: impl FnMut(&Mutex<Vec<String>>) -> EngineResult<T>) -> EngineResult<T> {
             self.group
-                .write(
-                    || Ok(Mutex::new(self.committed.lock().unwrap().clone())),
-                    work,
-                    |txn, directories| {
-                        self.synced.lock().unwrap().extend_from_slice(directories);
-                        if take_one(&self.slow_commits) {
-                            std::thread::sleep(Duration::from_millis(200));
-                        }
-                        if take_one(&self.failing_commits) {
-                            return Err(EngineError::Internal("disk gone".into()));
-                        }
-                        self.commits.fetch_add(1, Ordering::SeqCst);
-                        *self.committed.lock().unwrap() = txn.into_inner().unwrap();
-                        Ok(())
-                    },
-                )
+                .write(|| Ok(Mutex::new(self.disk.committed.lock().unwrap().clone())), work)
                 .await
         }
 
         fn rows(&self) -> Vec<String> {
-            let mut rows = self.committed.lock().unwrap().clone();
+            let mut rows = self.disk.committed.lock().unwrap().clone();
             rows.sort();
             rows
         }
@@ -473,19 +507,19 @@ mod tests {
     /// Starts a write of `row` whose commit is slow, and returns once it is
     /// committing: writers started now wait for it, in the order started.
     async fn commit_slowly(rows: &Arc<Rows>, row: &'static str) -> tokio::task::JoinHandle<EngineResult<()>> {
-        rows.slow_commits.store(1, Ordering::SeqCst);
+        rows.disk.slow_commits.store(1, Ordering::SeqCst);
         let writer = {
             let rows = Arc::clone(rows);
             tokio::spawn(async move { rows.write(|txn| append(txn, row)).await })
         };
-        while rows.slow_commits.load(Ordering::SeqCst) > 0 {
+        while rows.disk.slow_commits.load(Ordering::SeqCst) > 0 {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         writer
     }
 
     // One worker thread, so writers woken together apply in the order they
-    // started waiting; the slow commit runs off it (block_in_place).
+    // started waiting; the slow commit runs on the committing thread.
     #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
     async fn writers_that_wait_for_a_commit_share_the_next_one() {
         let rows = Arc::new(Rows::default());
@@ -502,7 +536,7 @@ mod tests {
         }
         assert_eq!(rows.rows(), (0..8).map(|n| format!("w{n}")).collect::<Vec<_>>());
         assert_eq!(
-            rows.commits.load(Ordering::SeqCst),
+            rows.disk.commits.load(Ordering::SeqCst),
             2,
             "the seven waiting writes share one commit"
         );
@@ -588,16 +622,27 @@ mod tests {
         );
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_batch_commits_and_ends_after_the_writer_that_handed_it_over_has_gone() {
+        let rows = Arc::new(Rows::default());
+        let first = commit_slowly(&rows, "w0").await;
+        first.abort();
+        let later = rows.write(|txn| append(txn, "later")).await;
+        later.unwrap();
+        assert_eq!(rows.rows(), ["later", "w0"]);
+        assert_eq!(rows.disk.commits.load(Ordering::SeqCst), 2);
+    }
+
     #[tokio::test]
     async fn a_failed_commit_fails_its_writes_and_keeps_their_directories_for_the_next() {
         let rows = Rows::default();
-        rows.failing_commits.store(1, Ordering::SeqCst);
+        rows.disk.failing_commits.store(1, Ordering::SeqCst);
         rows.group.directory_changed(PathBuf::from("/data/ab"));
         let failed = rows.write(|txn| append(txn, "lost")).await;
         assert!(matches!(failed, Err(EngineError::Internal(message)) if message.contains("disk gone")));
         rows.write(|txn| append(txn, "kept")).await.unwrap();
         assert_eq!(rows.rows(), ["kept"]);
-        let synced = rows.synced.lock().unwrap().clone();
+        let synced = rows.disk.synced.lock().unwrap().clone();
         assert_eq!(synced, [PathBuf::from("/data/ab"), PathBuf::from("/data/ab")]);
     }
 }

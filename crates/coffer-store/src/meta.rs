@@ -272,17 +272,64 @@ fn remove_upload(txn: &WriteTransaction, bucket: &str, key: &str, upload_id: &st
 
 /// The metadata database.
 pub struct Meta {
+    /// First, so that when the database closes its committing thread has
+    /// finished the batch it held.
+    group: GroupCommit<WriteTransaction>,
     path: PathBuf,
     /// `None` only while a reopen has failed; the next write tries again.
     db: RwLock<Option<Database>>,
     /// Set by a failed commit: after any I/O error redb refuses every write
     /// (`PreviousIo`) until the database is opened again.
-    reopen: AtomicBool,
-    group: GroupCommit<WriteTransaction>,
+    reopen: Arc<AtomicBool>,
+    snapshots: Arc<Snapshots>,
+}
+
+/// The snapshot reads share until the next commit, which marks it stale from
+/// the committing thread.
+#[derive(Default)]
+struct Snapshots {
     /// Counts the commits (and reopens) that made earlier snapshots stale.
     commits: AtomicU64,
-    /// The snapshot reads share until the next commit.
-    snapshot: RwLock<Option<Arc<Snapshot>>>,
+    current: RwLock<Option<Arc<Snapshot>>>,
+}
+
+impl Snapshots {
+    /// Marks the snapshot stale, and lets it go once its readers are done: a
+    /// live read transaction keeps the pages later commits free from being
+    /// used again, so a snapshot must not outlive the commit after it.
+    fn mark_stale(&self) {
+        let mut current = self.current.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.commits.fetch_add(1, Ordering::Release);
+        current.take();
+    }
+}
+
+/// Commits a batch, on the committing thread: syncs the directories its
+/// writes' data files were renamed into, commits it durably, and marks the
+/// snapshot before it stale. An I/O error marks the database for reopening.
+fn commit_batch(
+    txn: WriteTransaction,
+    directories: &[PathBuf],
+    reopen: &AtomicBool,
+    snapshots: &Snapshots,
+) -> EngineResult<()> {
+    crash_point!("before-directory-fsync");
+    for directory in directories {
+        sync_dir(directory)?;
+    }
+    crash_point!("before-commit");
+    txn.commit().map_err(|err| {
+        mark_for_reopen(reopen, matches!(&err, redb::CommitError::Storage(err) if is_io(err)));
+        internal(err)
+    })?;
+    snapshots.mark_stale();
+    Ok(())
+}
+
+fn mark_for_reopen(reopen: &AtomicBool, failed_in_storage: bool) {
+    if failed_in_storage {
+        reopen.store(true, Ordering::Relaxed);
+    }
 }
 
 /// A read transaction with its tables open, shared by every read until a
@@ -291,7 +338,7 @@ pub struct Meta {
 /// made the snapshot before it stale, so a read that starts after a write's
 /// answer sees that write.
 struct Snapshot {
-    /// [`Meta::commits`] when the snapshot was taken.
+    /// [`Snapshots::commits`] when the snapshot was taken.
     taken_at: u64,
     buckets: ReadOnlyTable<&'static [u8], &'static [u8]>,
     versions: ReadOnlyTable<&'static [u8], &'static [u8]>,
@@ -349,13 +396,18 @@ impl Meta {
             count_usage(&txn)?;
         }
         txn.commit().map_err(internal)?;
+        let reopen = Arc::new(AtomicBool::new(false));
+        let snapshots = Arc::new(Snapshots::default());
+        let group = GroupCommit::new({
+            let (reopen, snapshots) = (Arc::clone(&reopen), Arc::clone(&snapshots));
+            move |txn, directories| commit_batch(txn, directories, &reopen, &snapshots)
+        })?;
         Ok(Meta {
+            group,
             path: path.to_owned(),
             db: RwLock::new(Some(db)),
-            reopen: AtomicBool::new(false),
-            group: GroupCommit::default(),
-            commits: AtomicU64::new(0),
-            snapshot: RwLock::new(None),
+            reopen,
+            snapshots,
         })
     }
 
@@ -384,23 +436,12 @@ impl Meta {
         let database = self.database();
         let db = database.as_ref().ok_or_else(closed)?;
         db.begin_write().map_err(|err| {
-            self.reopen_if(matches!(&err, redb::TransactionError::Storage(err) if is_io(err)));
+            mark_for_reopen(
+                &self.reopen,
+                matches!(&err, redb::TransactionError::Storage(err) if is_io(err)),
+            );
             internal(err)
         })
-    }
-
-    /// Commits `txn`; an I/O error marks the database for reopening.
-    fn commit(&self, txn: WriteTransaction) -> EngineResult<()> {
-        txn.commit().map_err(|err| {
-            self.reopen_if(matches!(&err, redb::CommitError::Storage(err) if is_io(err)));
-            internal(err)
-        })
-    }
-
-    fn reopen_if(&self, failed_in_storage: bool) {
-        if failed_in_storage {
-            self.reopen.store(true, Ordering::Relaxed);
-        }
     }
 
     /// Opens the database again after an I/O error (a full volume, say), so
@@ -417,7 +458,7 @@ impl Meta {
         }
         // redb holds the file until the old handle, and every snapshot of
         // it, is gone: drop them first.
-        self.drop_snapshot();
+        self.snapshots.mark_stale();
         database.take();
         *database = Some(open_database(&self.path)?);
         self.reopen.store(false, Ordering::Relaxed);
@@ -430,23 +471,7 @@ impl Meta {
     /// one commit (see [`crate::group_commit`]). `work` may run more than
     /// once, and is answered from its last run.
     async fn write<T>(&self, work: impl FnMut(&WriteTransaction) -> EngineResult<T>) -> EngineResult<T> {
-        let result = self
-            .group
-            .write(
-                || self.begin_batch(),
-                work,
-                |txn, directories| {
-                    crash_point!("before-directory-fsync");
-                    for directory in directories {
-                        sync_dir(directory)?;
-                    }
-                    crash_point!("before-commit");
-                    self.commit(txn)?;
-                    self.drop_snapshot();
-                    Ok(())
-                },
-            )
-            .await?;
+        let result = self.group.write(|| self.begin_batch(), work).await?;
         crash_point!("after-commit");
         Ok(result)
     }
@@ -457,20 +482,15 @@ impl Meta {
         self.group.directory_changed(directory);
     }
 
-    /// Marks the snapshot stale, and lets it go once its readers are done: a
-    /// live read transaction keeps the pages later commits free from being
-    /// used again, so a snapshot must not outlive the commit after it.
-    fn drop_snapshot(&self) {
-        let mut cached = self.snapshot.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-        self.commits.fetch_add(1, Ordering::Release);
-        cached.take();
-    }
-
     /// The current snapshot, taken anew if a commit has made the last one
     /// stale.
     fn read(&self) -> EngineResult<Arc<Snapshot>> {
-        let commits = self.commits.load(Ordering::Acquire);
-        let cached = self.snapshot.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let commits = self.snapshots.commits.load(Ordering::Acquire);
+        let cached = self
+            .snapshots
+            .current
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(snapshot) = cached.as_ref().filter(|snapshot| snapshot.taken_at == commits) {
             return Ok(Arc::clone(snapshot));
         }
@@ -480,9 +500,13 @@ impl Meta {
             database.as_ref().ok_or_else(closed)?.begin_read().map_err(internal)?
         };
         let snapshot = Arc::new(Snapshot::open(&txn, commits)?);
-        let mut cached = self.snapshot.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut cached = self
+            .snapshots
+            .current
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         // A commit since `commits` was read has already made this stale.
-        if self.commits.load(Ordering::Acquire) == commits {
+        if self.snapshots.commits.load(Ordering::Acquire) == commits {
             *cached = Some(Arc::clone(&snapshot));
         }
         Ok(snapshot)
