@@ -377,13 +377,16 @@ mod tests {
     }
 
     #[test]
-    fn grown_space_is_allocated_and_reads_as_zeros() {
+    fn grown_space_is_claimed_zeroed_and_keeps_what_redb_wrote() {
         let dir = tempfile::tempdir().unwrap();
         let path = temp_path(&dir);
         let file = ZeroFilledFile::open(&path).unwrap();
         file.set_len(8 << 20).unwrap();
         file.write(3 << 20, b"redb's page").unwrap();
         file.await_zeroed();
+        let mut page = [0; 11];
+        file.read(3 << 20, &mut page).unwrap();
+        assert_eq!(&page, b"redb's page");
         file.set_len(1 << 20).unwrap();
         file.set_len(2 << 20).unwrap();
         file.await_zeroed();
@@ -398,6 +401,10 @@ mod tests {
             metadata.blocks() * 512
         );
         assert!(read_all(&path).iter().all(|byte| *byte == 0));
+        let state = file.zeroing.state();
+        assert!(!state.stopped, "the zeroing did not fail");
+        assert_eq!(state.zeroed_below, 4 << 20, "the zeroing reached the end");
+        drop(state);
         file.close().unwrap();
     }
 
