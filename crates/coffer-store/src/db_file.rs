@@ -40,10 +40,14 @@ use redb::{BackendError, StorageBackend};
 /// redb write waits for the zeroing.
 const ZEROS_PIECE_BYTES: u64 = 256 << 10;
 
+static ZEROS: [u8; ZEROS_PIECE_BYTES as usize] = [0; ZEROS_PIECE_BYTES as usize];
+
 /// The zeroing syncs the file after writing this much, so that a commit's
 /// sync carries at most this many bytes of zeros.
 const ZEROS_PER_SYNC: u64 = 1 << 20;
 
+/// redb's file backend for the metadata database, whose new space a thread
+/// of its own writes with zeros (see the module's documentation).
 #[derive(Debug)]
 pub struct ZeroFilledFile {
     backend: FileBackend,
@@ -70,7 +74,7 @@ struct ZeroingState {
     /// The ranges, start to end, that redb has written at or past
     /// `zeroed_below`: never zeroed.
     written: BTreeMap<u64, u64>,
-    /// Set when the file closes, or when zeroing failed (a full volume, say)
+    /// Set when the file closes, or when writing zeros failed (an I/O error)
     /// and stopped: redb's writes are then no longer noted.
     stopped: bool,
 }
@@ -189,7 +193,6 @@ impl Zeroing {
     fn zero_next_piece(&self, state: &mut ZeroingState) -> io::Result<u64> {
         let start = state.zeroed_below;
         let end = (start + ZEROS_PIECE_BYTES).min(state.len);
-        let zeros = vec![0; ZEROS_PIECE_BYTES as usize];
         let mut zeroed = 0;
         let mut gap_start = start;
         let overlapping = state
@@ -200,7 +203,7 @@ impl Zeroing {
         for (from, to) in overlapping.chain([(end, end)]) {
             if from > gap_start {
                 let gap = (from.min(end) - gap_start) as usize;
-                self.file.write_all_at(&zeros[..gap], gap_start)?;
+                self.file.write_all_at(&ZEROS[..gap], gap_start)?;
                 zeroed += gap as u64;
             }
             gap_start = gap_start.max(to);
