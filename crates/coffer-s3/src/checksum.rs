@@ -11,9 +11,9 @@ use futures::StreamExt;
 use http::HeaderMap;
 use s3s::checksum::ChecksumHasher;
 use s3s::crypto::{Checksum as _, Crc32, Crc32c, Crc64Nvme, Sha1, Sha256};
+use s3s::{S3Error, S3Result, TrailingHeaders, s3_error};
 
 use crate::md5::Md5;
-use s3s::{S3Error, S3Result, TrailingHeaders, s3_error};
 
 /// The checksum algorithms S3 defines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

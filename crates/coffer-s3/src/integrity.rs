@@ -18,9 +18,8 @@ use futures::{Stream, StreamExt};
 use s3s::checksum::ChecksumHasher;
 use s3s::crypto::Checksum as _;
 
-use crate::md5::Md5;
-
 use crate::checksum::Algorithm;
+use crate::md5::Md5;
 
 /// What one segment's bytes must hash to.
 enum Expected {

@@ -9,12 +9,11 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use coffer_engine::{BucketEncryption, EncryptionRecord, ObjectRecord, SealingKey};
 use s3s::crypto::Checksum as _;
-
-use crate::md5::Md5;
 use s3s::dto::ServerSideEncryption;
 use s3s::{S3Error, S3Result, s3_error};
 
 use crate::error::custom;
+use crate::md5::Md5;
 
 /// The one algorithm S3 offers for server-managed and customer keys.
 pub const AES256: &str = "AES256";
