@@ -522,6 +522,53 @@ async fn concurrent_puts_to_same_key() {
     assert_eq!(listed.len(), 1);
 }
 
+/// Large bodies uploaded together have their MD5s computed side by side
+/// (`md5/shared.rs`); each must still get the ETag of its own bytes. The
+/// sizes are not multiples of MD5's 64-byte block.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_large_puts_each_get_the_md5_of_their_own_body() {
+    let s = Server::start().await;
+    let b = s.new_bucket("lanes").await;
+    let bodies: Vec<Vec<u8>> = (0..6)
+        .map(|i| pseudo_random_bytes(2000 + i, (3 << 20) + i as usize * 77_777))
+        .collect();
+    let mut set = tokio::task::JoinSet::new();
+    for (i, body) in bodies.iter().cloned().enumerate() {
+        let c = s.client.clone();
+        let b = b.clone();
+        set.spawn(async move {
+            let out = c
+                .put_object()
+                .bucket(&b)
+                .key(format!("large-{i}"))
+                .body(ByteStream::from(body))
+                .send()
+                .await
+                .expect("concurrent large put");
+            (i, out.e_tag().map(String::from))
+        });
+    }
+    while let Some(joined) = set.join_next().await {
+        let (i, etag) = joined.unwrap();
+        assert_eq!(etag, Some(quoted_md5(&bodies[i])), "the ETag of body {i}");
+    }
+    for (i, body) in bodies.iter().enumerate() {
+        let head = s
+            .client
+            .head_object()
+            .bucket(&b)
+            .key(format!("large-{i}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            head.e_tag(),
+            Some(quoted_md5(body).as_str()),
+            "the stored ETag of body {i}"
+        );
+    }
+}
+
 /// Readers racing with overwrites must always see one complete version whose
 /// ETag matches its body.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

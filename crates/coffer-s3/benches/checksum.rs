@@ -1,7 +1,9 @@
 //! Body hashing on the PUT path: `checksum::BodyHasher` (MD5 for the ETag
 //! plus the one checksum algorithm a request declares) over 4 KiB and 8 MiB
-//! bodies, and each hash it can run on its own: MD5 from AWS-LC (`src/md5.rs`,
-//! what a PUT runs) beside s3s's pure-Rust one, the others from `s3s::crypto`.
+//! bodies, and each hash it can run on its own: MD5 from AWS-LC (`src/md5/`,
+//! what a PUT runs) beside s3s's pure-Rust one, the others from `s3s::crypto`;
+//! and MD5 of several bodies side by side in the lanes of the vector kernel
+//! (`src/md5/lanes.rs`), which large PUTs arriving together share.
 //!
 //! `cargo bench -p coffer-s3 --bench checksum`. Figures are in
 //! docs/performance.md, "Micro-benchmarks (cargo bench)".
@@ -23,7 +25,7 @@ mod checksum;
 
 /// The crate's MD5, which `checksum.rs` reaches as `crate::md5`.
 #[allow(unused_imports)]
-#[path = "../src/md5.rs"]
+#[path = "../src/md5/mod.rs"]
 mod md5;
 
 use checksum::{Algorithm, BodyHasher};
@@ -114,6 +116,30 @@ fn hashes(c: &mut Criterion) {
     group.finish();
 }
 
+/// 8 MiB hashed as one body by AWS-LC, and as eight and as four bodies in
+/// the kernel's lanes (four leave half the lanes idle).
+fn lanes(c: &mut Criterion) {
+    let Some(kernel) = md5::lanes::kernel() else {
+        return;
+    };
+    let mut group = c.benchmark_group("md5_lanes");
+    let data = body(LARGE);
+    group.throughput(Throughput::Bytes(LARGE as u64));
+    group.bench_function("aws_lc_one_body", |b| b.iter(|| black_box(md5::Md5::checksum(&data))));
+    for bodies in [4, 8] {
+        let len = LARGE / bodies;
+        group.bench_function(format!("kernel_{bodies}_bodies"), |b| {
+            b.iter(|| {
+                let mut states = [[0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476]; md5::lanes::LANES];
+                let lanes = std::array::from_fn(|lane| &data[(lane % bodies) * len..][..len]);
+                kernel(&mut states, lanes, len / 64);
+                black_box(states)
+            })
+        });
+    }
+    group.finish();
+}
+
 fn size_name(len: usize) -> &'static str {
     match len {
         SMALL => "4KiB",
@@ -130,6 +156,6 @@ criterion_group! {
         .sample_size(10)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_millis(1500));
-    targets = body_hasher, hashes
+    targets = body_hasher, hashes, lanes
 }
 criterion_main!(benches);

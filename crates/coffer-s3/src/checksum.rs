@@ -13,7 +13,7 @@ use s3s::checksum::ChecksumHasher;
 use s3s::crypto::{Checksum as _, Crc32, Crc32c, Crc64Nvme, Sha1, Sha256};
 use s3s::{S3Error, S3Result, TrailingHeaders, s3_error};
 
-use crate::md5::Md5;
+use crate::md5::BodyMd5;
 
 /// The checksum algorithms S3 defines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -344,7 +344,7 @@ impl Digest {
 }
 
 struct Hashers {
-    md5: Md5,
+    md5: BodyMd5,
     checksum: ChecksumHasher,
 }
 
@@ -364,7 +364,7 @@ impl BodyHasher {
         }
         BodyHasher {
             state: Arc::new(Mutex::new(Some(Hashers {
-                md5: Md5::new(),
+                md5: BodyMd5::new(),
                 checksum,
             }))),
         }

@@ -1,15 +1,46 @@
-//! MD5, the ETag of every PUT, from AWS-LC.
+//! MD5, the ETag of every PUT: one body's from AWS-LC, and several large
+//! bodies' side by side.
 //!
 //! MD5 is serial and is most of a large PUT's CPU time. AWS-LC's x86-64
 //! assembly (OpenSSL's) hashes about a quarter faster than the pure-Rust
 //! `md-5` inside `s3s::crypto::Md5`: 935–941 against 743 MiB/s on one core
 //! of this machine. [`Md5`] takes its place behind s3s's `Checksum` trait.
+//! A PUT's body goes through [`BodyMd5`], which hashes a large body that
+//! arrives together with others in one lane of a vector ([`shared`] over
+//! the kernel in [`lanes`]), and any other body with [`Md5`]. This module
+//! calls nothing outside itself but AWS-LC and `std::arch`.
+
+pub(crate) mod lanes;
+mod shared;
+
+pub use shared::BodyMd5;
 
 use aws_lc_sys::{MD5_CTX, MD5_Final, MD5_Init, MD5_Update};
 use s3s::crypto::Checksum;
 
 /// A running MD5.
 pub struct Md5(MD5_CTX);
+
+impl Md5 {
+    /// The bytes of a partial block waiting for the rest of it.
+    fn buffered(&self) -> usize {
+        self.0.num as usize
+    }
+
+    /// The chaining values after the whole blocks hashed so far.
+    fn chaining(&self) -> [u32; 4] {
+        self.0.h
+    }
+
+    /// Takes the chaining values `bytes` (whole blocks) further on, as
+    /// hashed elsewhere; only between blocks.
+    fn skip_ahead(&mut self, chaining: [u32; 4], bytes: u64) {
+        debug_assert_eq!(self.buffered(), 0, "MD5 skipped ahead inside a block");
+        self.0.h = chaining;
+        let bits = (u64::from(self.0.Nh) << 32 | u64::from(self.0.Nl)).wrapping_add(bytes * 8);
+        (self.0.Nl, self.0.Nh) = (bits as u32, (bits >> 32) as u32);
+    }
+}
 
 impl Checksum for Md5 {
     type Output = [u8; 16];

@@ -1,0 +1,349 @@
+//! Eight MD5 compressions at once, one per 32-bit lane of a 256-bit vector.
+//!
+//! One MD5 is a chain of 64 dependent steps per block, so a core runs it at
+//! the chain's latency and leaves most of its vector units idle. Eight
+//! independent bodies hashed in the lanes of one vector cost about what one
+//! costs. [`kernel`] picks the best the CPU offers: AVX-512VL (rotates and
+//! the round functions are one instruction each) or AVX2, and none elsewhere.
+
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::*;
+
+/// How many bodies one call hashes side by side.
+pub const LANES: usize = 8;
+
+/// MD5's chaining values (A, B, C, D) of each lane.
+pub type States = [[u32; 4]; LANES];
+
+/// Compresses the first `blocks` 64-byte blocks of each lane's data into
+/// that lane's state. Every slice holds at least `blocks * 64` bytes; a lane
+/// without a body of its own is given any slice and its state ignored.
+pub type Kernel = fn(&mut States, [&[u8]; LANES], usize);
+
+/// The fastest kernel this CPU runs, or `None` when it has no vector unit
+/// worth using (then each body is hashed on its own).
+pub fn kernel() -> Option<Kernel> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vl") {
+            return Some(compress_avx512);
+        }
+        if is_x86_feature_detected!("avx2") {
+            return Some(compress_avx2);
+        }
+    }
+    None
+}
+
+#[cfg(target_arch = "x86_64")]
+fn check(data: &[&[u8]; LANES], blocks: usize) {
+    for lane in data {
+        assert!(lane.len() >= blocks * 64, "a lane shorter than the blocks asked for");
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn compress_avx512(states: &mut States, data: [&[u8]; LANES], blocks: usize) {
+    check(&data, blocks);
+    // SAFETY: `kernel` hands this out only where AVX-512F and -VL exist, and
+    // `check` proved every lane holds `blocks` blocks.
+    unsafe { avx512::compress(states, &data, blocks) }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn compress_avx2(states: &mut States, data: [&[u8]; LANES], blocks: usize) {
+    check(&data, blocks);
+    // SAFETY: as above, for AVX2.
+    unsafe { avx2::compress(states, &data, blocks) }
+}
+
+/// The 64 steps of one block, written once for both instruction sets: each
+/// set supplies `rol!(x, s)` and the four round functions `f!`, `g!`, `h!`,
+/// `i!` (RFC 1321, 3.4).
+#[cfg(target_arch = "x86_64")]
+macro_rules! md5_block {
+    ($a:ident, $b:ident, $c:ident, $d:ident, $m:ident) => {{
+        macro_rules! step {
+                ($fun:ident, $w:ident, $x:ident, $y:ident, $z:ident, $k:expr, $t:expr, $s:literal) => {
+                    // The word, the constant and `$w` are summed apart from the
+                    // round function; left to itself, LLVM adds them one by one
+                    // after it, three adds on the chain where one will do.
+                    let mut early = _mm256_add_epi32($w, _mm256_add_epi32($m[$k], _mm256_set1_epi32($t as i32)));
+                    std::arch::asm!("/* {0} */", inout(ymm_reg) early, options(pure, nomem, nostack, preserves_flags));
+                    let sum = _mm256_add_epi32(early, $fun!($x, $y, $z));
+                    $w = _mm256_add_epi32($x, rol!(sum, $s));
+                };
+            }
+        step!(f, $a, $b, $c, $d, 0, 0xd76aa478u32, 7);
+        step!(f, $d, $a, $b, $c, 1, 0xe8c7b756u32, 12);
+        step!(f, $c, $d, $a, $b, 2, 0x242070dbu32, 17);
+        step!(f, $b, $c, $d, $a, 3, 0xc1bdceeeu32, 22);
+        step!(f, $a, $b, $c, $d, 4, 0xf57c0fafu32, 7);
+        step!(f, $d, $a, $b, $c, 5, 0x4787c62au32, 12);
+        step!(f, $c, $d, $a, $b, 6, 0xa8304613u32, 17);
+        step!(f, $b, $c, $d, $a, 7, 0xfd469501u32, 22);
+        step!(f, $a, $b, $c, $d, 8, 0x698098d8u32, 7);
+        step!(f, $d, $a, $b, $c, 9, 0x8b44f7afu32, 12);
+        step!(f, $c, $d, $a, $b, 10, 0xffff5bb1u32, 17);
+        step!(f, $b, $c, $d, $a, 11, 0x895cd7beu32, 22);
+        step!(f, $a, $b, $c, $d, 12, 0x6b901122u32, 7);
+        step!(f, $d, $a, $b, $c, 13, 0xfd987193u32, 12);
+        step!(f, $c, $d, $a, $b, 14, 0xa679438eu32, 17);
+        step!(f, $b, $c, $d, $a, 15, 0x49b40821u32, 22);
+
+        step!(g, $a, $b, $c, $d, 1, 0xf61e2562u32, 5);
+        step!(g, $d, $a, $b, $c, 6, 0xc040b340u32, 9);
+        step!(g, $c, $d, $a, $b, 11, 0x265e5a51u32, 14);
+        step!(g, $b, $c, $d, $a, 0, 0xe9b6c7aau32, 20);
+        step!(g, $a, $b, $c, $d, 5, 0xd62f105du32, 5);
+        step!(g, $d, $a, $b, $c, 10, 0x02441453u32, 9);
+        step!(g, $c, $d, $a, $b, 15, 0xd8a1e681u32, 14);
+        step!(g, $b, $c, $d, $a, 4, 0xe7d3fbc8u32, 20);
+        step!(g, $a, $b, $c, $d, 9, 0x21e1cde6u32, 5);
+        step!(g, $d, $a, $b, $c, 14, 0xc33707d6u32, 9);
+        step!(g, $c, $d, $a, $b, 3, 0xf4d50d87u32, 14);
+        step!(g, $b, $c, $d, $a, 8, 0x455a14edu32, 20);
+        step!(g, $a, $b, $c, $d, 13, 0xa9e3e905u32, 5);
+        step!(g, $d, $a, $b, $c, 2, 0xfcefa3f8u32, 9);
+        step!(g, $c, $d, $a, $b, 7, 0x676f02d9u32, 14);
+        step!(g, $b, $c, $d, $a, 12, 0x8d2a4c8au32, 20);
+
+        step!(h, $a, $b, $c, $d, 5, 0xfffa3942u32, 4);
+        step!(h, $d, $a, $b, $c, 8, 0x8771f681u32, 11);
+        step!(h, $c, $d, $a, $b, 11, 0x6d9d6122u32, 16);
+        step!(h, $b, $c, $d, $a, 14, 0xfde5380cu32, 23);
+        step!(h, $a, $b, $c, $d, 1, 0xa4beea44u32, 4);
+        step!(h, $d, $a, $b, $c, 4, 0x4bdecfa9u32, 11);
+        step!(h, $c, $d, $a, $b, 7, 0xf6bb4b60u32, 16);
+        step!(h, $b, $c, $d, $a, 10, 0xbebfbc70u32, 23);
+        step!(h, $a, $b, $c, $d, 13, 0x289b7ec6u32, 4);
+        step!(h, $d, $a, $b, $c, 0, 0xeaa127fau32, 11);
+        step!(h, $c, $d, $a, $b, 3, 0xd4ef3085u32, 16);
+        step!(h, $b, $c, $d, $a, 6, 0x04881d05u32, 23);
+        step!(h, $a, $b, $c, $d, 9, 0xd9d4d039u32, 4);
+        step!(h, $d, $a, $b, $c, 12, 0xe6db99e5u32, 11);
+        step!(h, $c, $d, $a, $b, 15, 0x1fa27cf8u32, 16);
+        step!(h, $b, $c, $d, $a, 2, 0xc4ac5665u32, 23);
+
+        step!(i, $a, $b, $c, $d, 0, 0xf4292244u32, 6);
+        step!(i, $d, $a, $b, $c, 7, 0x432aff97u32, 10);
+        step!(i, $c, $d, $a, $b, 14, 0xab9423a7u32, 15);
+        step!(i, $b, $c, $d, $a, 5, 0xfc93a039u32, 21);
+        step!(i, $a, $b, $c, $d, 12, 0x655b59c3u32, 6);
+        step!(i, $d, $a, $b, $c, 3, 0x8f0ccc92u32, 10);
+        step!(i, $c, $d, $a, $b, 10, 0xffeff47du32, 15);
+        step!(i, $b, $c, $d, $a, 1, 0x85845dd1u32, 21);
+        step!(i, $a, $b, $c, $d, 8, 0x6fa87e4fu32, 6);
+        step!(i, $d, $a, $b, $c, 15, 0xfe2ce6e0u32, 10);
+        step!(i, $c, $d, $a, $b, 6, 0xa3014314u32, 15);
+        step!(i, $b, $c, $d, $a, 13, 0x4e0811a1u32, 21);
+        step!(i, $a, $b, $c, $d, 4, 0xf7537e82u32, 6);
+        step!(i, $d, $a, $b, $c, 11, 0xbd3af235u32, 10);
+        step!(i, $c, $d, $a, $b, 2, 0x2ad7d2bbu32, 15);
+        step!(i, $b, $c, $d, $a, 9, 0xeb86d391u32, 21);
+    }};
+}
+
+/// The driver both instruction sets share: gathers the lanes' states into
+/// four vectors, transposes each block's words into sixteen vectors (word
+/// `k` of every lane in one), runs the steps and adds the block's result.
+#[cfg(target_arch = "x86_64")]
+macro_rules! compress_lanes {
+    ($states:ident, $data:ident, $blocks:ident) => {{
+        let column = |word: usize| {
+            let lane = |n: usize| $states[n][word] as i32;
+            _mm256_setr_epi32(lane(0), lane(1), lane(2), lane(3), lane(4), lane(5), lane(6), lane(7))
+        };
+        let (mut a, mut b, mut c, mut d) = (column(0), column(1), column(2), column(3));
+        for block in 0..$blocks {
+            let offset = block * 64;
+            let half = |at: usize| {
+                let row = |n: usize| _mm256_loadu_si256($data[n].as_ptr().add(offset + at).cast());
+                transpose([row(0), row(1), row(2), row(3), row(4), row(5), row(6), row(7)])
+            };
+            let (low, high) = (half(0), half(32));
+            let m = [
+                low[0], low[1], low[2], low[3], low[4], low[5], low[6], low[7], high[0], high[1], high[2], high[3],
+                high[4], high[5], high[6], high[7],
+            ];
+            let (aa, bb, cc, dd) = (a, b, c, d);
+            md5_block!(a, b, c, d, m);
+            a = _mm256_add_epi32(a, aa);
+            b = _mm256_add_epi32(b, bb);
+            c = _mm256_add_epi32(c, cc);
+            d = _mm256_add_epi32(d, dd);
+        }
+        for (word, vector) in [a, b, c, d].into_iter().enumerate() {
+            let mut lanes = [0u32; LANES];
+            _mm256_storeu_si256(lanes.as_mut_ptr().cast(), vector);
+            for (state, value) in $states.iter_mut().zip(lanes) {
+                state[word] = value;
+            }
+        }
+    }};
+}
+
+/// Turns eight rows of eight words (a row per lane) into eight columns (a
+/// word of every lane each).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn transpose(rows: [__m256i; 8]) -> [__m256i; 8] {
+    let pairs = |x, y| (_mm256_unpacklo_epi32(x, y), _mm256_unpackhi_epi32(x, y));
+    let (t0, t1) = pairs(rows[0], rows[1]);
+    let (t2, t3) = pairs(rows[2], rows[3]);
+    let (t4, t5) = pairs(rows[4], rows[5]);
+    let (t6, t7) = pairs(rows[6], rows[7]);
+    let quads = |x, y| (_mm256_unpacklo_epi64(x, y), _mm256_unpackhi_epi64(x, y));
+    let (u0, u1) = quads(t0, t2);
+    let (u2, u3) = quads(t1, t3);
+    let (u4, u5) = quads(t4, t6);
+    let (u6, u7) = quads(t5, t7);
+    let low = |x, y| _mm256_permute2x128_si256::<0x20>(x, y);
+    let high = |x, y| _mm256_permute2x128_si256::<0x31>(x, y);
+    [
+        low(u0, u4),
+        low(u1, u5),
+        low(u2, u6),
+        low(u3, u7),
+        high(u0, u4),
+        high(u1, u5),
+        high(u2, u6),
+        high(u3, u7),
+    ]
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::*;
+
+    // The round functions as `vpternlogd` truth tables over (x, y, z).
+    macro_rules! f {
+        ($x:expr, $y:expr, $z:expr) => {
+            _mm256_ternarylogic_epi32::<0xca>($x, $y, $z)
+        };
+    }
+    macro_rules! g {
+        ($x:expr, $y:expr, $z:expr) => {
+            _mm256_ternarylogic_epi32::<0xe4>($x, $y, $z)
+        };
+    }
+    macro_rules! h {
+        ($x:expr, $y:expr, $z:expr) => {
+            _mm256_ternarylogic_epi32::<0x96>($x, $y, $z)
+        };
+    }
+    macro_rules! i {
+        ($x:expr, $y:expr, $z:expr) => {
+            _mm256_ternarylogic_epi32::<0x39>($x, $y, $z)
+        };
+    }
+    macro_rules! rol {
+        ($x:expr, $s:literal) => {
+            _mm256_rol_epi32::<$s>($x)
+        };
+    }
+
+    /// # Safety
+    /// The CPU has AVX-512F and AVX-512VL, and every lane of `data` holds
+    /// at least `blocks` blocks.
+    #[target_feature(enable = "avx2,avx512f,avx512vl")]
+    pub(super) unsafe fn compress(states: &mut States, data: &[&[u8]; LANES], blocks: usize) {
+        // SAFETY: the caller's promises are the loads' preconditions.
+        unsafe { compress_lanes!(states, data, blocks) }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::*;
+
+    macro_rules! f {
+        ($x:expr, $y:expr, $z:expr) => {
+            _mm256_xor_si256($z, _mm256_and_si256($x, _mm256_xor_si256($y, $z)))
+        };
+    }
+    macro_rules! g {
+        ($x:expr, $y:expr, $z:expr) => {
+            _mm256_xor_si256($y, _mm256_and_si256($z, _mm256_xor_si256($x, $y)))
+        };
+    }
+    macro_rules! h {
+        ($x:expr, $y:expr, $z:expr) => {
+            _mm256_xor_si256(_mm256_xor_si256($x, $y), $z)
+        };
+    }
+    macro_rules! i {
+        ($x:expr, $y:expr, $z:expr) => {
+            _mm256_xor_si256(
+                $y,
+                _mm256_or_si256($x, _mm256_xor_si256($z, _mm256_set1_epi32(-1))),
+            )
+        };
+    }
+    macro_rules! rol {
+        ($x:expr, $s:literal) => {
+            _mm256_or_si256(_mm256_slli_epi32::<$s>($x), _mm256_srli_epi32::<{ 32 - $s }>($x))
+        };
+    }
+
+    /// # Safety
+    /// The CPU has AVX2, and every lane of `data` holds at least `blocks`
+    /// blocks.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn compress(states: &mut States, data: &[&[u8]; LANES], blocks: usize) {
+        // SAFETY: the caller's promises are the loads' preconditions.
+        unsafe { compress_lanes!(states, data, blocks) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_lc_sys::{MD5_CTX, MD5_Init, MD5_Update};
+
+    /// The chaining values AWS-LC reaches over `data`'s whole blocks.
+    fn reference(data: &[u8]) -> [u32; 4] {
+        let mut context = std::mem::MaybeUninit::<MD5_CTX>::uninit();
+        // SAFETY: MD5_Init fills the context; MD5_Update reads `data`.
+        unsafe {
+            MD5_Init(context.as_mut_ptr());
+            let mut context = context.assume_init();
+            MD5_Update(&mut context, data.as_ptr().cast(), data.len() / 64 * 64);
+            context.h
+        }
+    }
+
+    fn check_kernel(kernel: Kernel) {
+        let bodies: Vec<Vec<u8>> = (0..LANES)
+            .map(|lane| (0..64 * 40).map(|i| (i * (lane + 3) + i / 61) as u8).collect())
+            .collect();
+        for blocks in [0, 1, 2, 7, 40] {
+            let mut states = [[0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476]; LANES];
+            // Lane 5 starts from another state, as a body part-way through does.
+            states[5] = reference(&bodies[0][..64 * 3]);
+            let data: [&[u8]; LANES] = std::array::from_fn(|lane| &bodies[lane][..]);
+            kernel(&mut states, data, blocks);
+            for (lane, state) in states.iter().enumerate() {
+                let expected = if lane == 5 {
+                    let mut joined = bodies[0][..64 * 3].to_vec();
+                    joined.extend_from_slice(&bodies[5][..blocks * 64]);
+                    reference(&joined)
+                } else {
+                    reference(&bodies[lane][..blocks * 64])
+                };
+                assert_eq!(*state, expected, "lane {lane}, {blocks} blocks");
+            }
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn each_kernel_this_cpu_runs_agrees_with_aws_lc() {
+        if is_x86_feature_detected!("avx2") {
+            check_kernel(compress_avx2);
+        }
+        if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vl") {
+            check_kernel(compress_avx512);
+        }
+    }
+}
