@@ -8,6 +8,7 @@
 use std::fs;
 use std::io::{self, SeekFrom};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use coffer_engine::{ByteRange, ByteStream, EngineError, EngineResult, ObjectRecord, Segment};
@@ -25,6 +26,8 @@ use crate::sealed::{
 /// 256 KiB wrote 64 MiB bodies a few percent faster than 1 MiB
 /// (`docs/performance.md`).
 const WRITE_BUFFER_BYTES: usize = 256 << 10;
+/// How much of a large body [`Writeback`] hands to the disk at a time.
+const WRITEBACK_BYTES: u64 = 8 << 20;
 /// Reads hand out chunks of at most this size.
 const READ_CHUNK_BYTES: usize = 256 << 10;
 /// Sealed chunks read and opened together, so that reads of a sealed file
@@ -113,6 +116,7 @@ impl Blobs {
         let mut file = tokio::fs::File::create(&path).await.map_err(write_error)?;
         let mut sealer = key.map(Sealer::new);
         let mut buffer = BytesMut::with_capacity(WRITE_BUFFER_BYTES);
+        let mut writeback = Writeback::default();
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(EngineError::Body)?;
             staged.size += chunk.len() as u64;
@@ -123,6 +127,7 @@ impl Blobs {
             if buffer.len() >= WRITE_BUFFER_BYTES {
                 self.check_room(buffer.len())?;
                 file.write_all(&buffer).await.map_err(write_error)?;
+                writeback.wrote(&file, buffer.len()).await.map_err(write_error)?;
                 buffer.clear();
             }
         }
@@ -425,4 +430,51 @@ fn read_file(file: tokio::fs::File, len: u64) -> ByteStream {
     })
     .into_stream()
     .boxed()
+}
+
+/// Hands a large body's data to the disk while the body is still arriving,
+/// [`WRITEBACK_BYTES`] at a time, so that the final fsync has little left
+/// to wait for. Only a hint: that fsync is what makes the data durable, and
+/// a failure here is left for it to report.
+#[derive(Default)]
+struct Writeback {
+    written: u64,
+    handed: u64,
+    /// The staging file again, for the blocking pool to start writebacks
+    /// on, so that a request's worker never waits for the disk's queue.
+    file: Option<Arc<fs::File>>,
+}
+
+impl Writeback {
+    /// Notes `bytes` more written to `file`, and starts the writeback of the
+    /// next step once a whole buffer has been written past it (the buffer
+    /// written last may still be on its way into the page cache).
+    async fn wrote(&mut self, file: &tokio::fs::File, bytes: usize) -> io::Result<()> {
+        self.written += bytes as u64;
+        if self.written - self.handed < WRITEBACK_BYTES + WRITE_BUFFER_BYTES as u64 {
+            return Ok(());
+        }
+        let handle = match &self.file {
+            Some(handle) => Arc::clone(handle),
+            None => Arc::clone(self.file.insert(Arc::new(file.try_clone().await?.into_std().await))),
+        };
+        let offset = self.handed;
+        tokio::task::spawn_blocking(move || start_writeback(&handle, offset, WRITEBACK_BYTES));
+        self.handed += WRITEBACK_BYTES;
+        Ok(())
+    }
+}
+
+fn start_writeback(file: &fs::File, offset: u64, len: u64) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: sync_file_range reads no memory of ours, and the descriptor is
+    // open for the whole call since `file` is borrowed.
+    unsafe {
+        libc::sync_file_range(
+            file.as_raw_fd(),
+            offset as libc::off64_t,
+            len as libc::off64_t,
+            libc::SYNC_FILE_RANGE_WRITE,
+        )
+    };
 }
