@@ -362,7 +362,7 @@ impl Engine for Store {
             && segment.inline
         {
             let data = self.inner.meta.inline_data(&segment.blob)?;
-            let data = Bytes::from(data.ok_or(EngineError::VersionGone)?);
+            let data = data.ok_or(EngineError::VersionGone)?;
             let range = range.map_or(0..data.len(), |range| range.first as usize..range.end as usize);
             if range.start > range.end || range.end > data.len() {
                 return Err(EngineError::Internal("inline data is shorter than its record".into()));

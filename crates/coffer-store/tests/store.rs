@@ -170,6 +170,39 @@ async fn overwrite_and_delete_free_data_files() {
     store.delete_bucket("b").await.unwrap();
 }
 
+/// A snapshot read often enough keeps the versions and inline bodies it
+/// found; the next commit must end them, so that reads see the write.
+#[tokio::test]
+async fn what_a_snapshot_kept_ends_with_the_next_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store.create_bucket(bucket("b")).await.unwrap();
+    put(&store, "b", "small", b"old bytes").await;
+    for _ in 0..200 {
+        assert_eq!(read_all(&store, "b", "small").await, b"old bytes");
+    }
+    put(&store, "b", "small", b"newer bytes").await;
+    let record = store.object("b", "small", None).await.unwrap();
+    assert_eq!(record.size, 11);
+    assert_eq!(read_all(&store, "b", "small").await, b"newer bytes");
+    for _ in 0..200 {
+        assert_eq!(read_all(&store, "b", "small").await, b"newer bytes");
+    }
+    store
+        .delete_object("b", "small", None, &Default::default())
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.object("b", "small", None).await,
+        Err(EngineError::NoSuchKey(_))
+    ));
+    store.delete_bucket("b").await.unwrap();
+    assert!(matches!(
+        store.object("b", "small", None).await,
+        Err(EngineError::NoSuchBucket(_))
+    ));
+}
+
 #[tokio::test]
 async fn an_open_version_stays_readable_after_an_overwrite() {
     let dir = tempfile::tempdir().unwrap();
