@@ -1,13 +1,16 @@
 //! The MD5s of bodies that stream in at the same time, hashed side by side.
 //!
-//! A large body's chunks are held back (up to [`HOLD`] bytes) rather than
-//! hashed as they pass. When one body has held enough, its task takes every
-//! other body that has held at least half as much and hashes the bytes they
-//! all have in the lanes of one vector ([`super::lanes`]): four uploads cost
-//! about what one costs. What a body holds beyond the common length waits
-//! for the next round. A body that finds no company is hashed on its own, so
-//! one upload alone is no slower; and a body stays on its own until it
-//! passes [`HOLD`], so small bodies never touch the shared state.
+//! A large body's chunks are held back (up to [`HOLD`] bytes; [`RUN_AHEAD`]
+//! while a round has the body) rather than hashed as they pass. When one
+//! body holds [`HOLD`], its task takes every other body that holds at least
+//! a quarter of that, and hashes the bytes they all have in the lanes of one
+//! vector ([`super::lanes`]): four uploads cost about what two cost on their
+//! own. What a body holds beyond the common length waits for the next
+//! round. A body that finds no company is hashed on its own, so one upload
+//! alone is no slower; and a body stays on its own until it passes [`HOLD`],
+//! so small bodies never touch the shared state. hyper hands a large body
+//! over in pieces of up to 408 KiB, which is why [`HOLD`] is several of
+//! them: with less, bodies seldom held anything at the same time.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -148,11 +151,12 @@ impl Shared {
 
     fn add(&self, id: u64, chunk: Bytes) {
         let mut bodies = self.lock();
+        let len = chunk.len();
         let body = bodies.by_id.get_mut(&id).expect("a shared body is registered");
-        body.held_len += chunk.len();
-        body.held.push_back(chunk.clone());
+        body.held_len += len;
+        body.held.push_back(chunk);
         let held_len = body.held_len;
-        bodies.held += chunk.len();
+        bodies.held += len;
         if held_len < HOLD && bodies.held <= HELD_AT_MOST {
             return;
         }
@@ -276,7 +280,7 @@ impl Shared {
 }
 
 /// Takes the body `id` and, unless it must go `alone`, up to [`LANES`] - 1
-/// others that hold at least half of [`HOLD`] and are in no round.
+/// others that hold at least a quarter of [`HOLD`] and are in no round.
 fn take_round(bodies: &mut Bodies, id: u64, alone: bool) -> Vec<Taken> {
     let mut ids = vec![id];
     if !alone {
