@@ -327,21 +327,6 @@ fn commit_batch(
     Ok(())
 }
 
-/// The latest version of `key` as `snapshot` has it, decoded once.
-fn latest_version(snapshot: &Snapshot, bucket: &str, key: &str) -> EngineResult<ObjectRecord> {
-    let name = format!("{bucket}/{key}");
-    if let Some(object) = snapshot.found().latest.get(&name).cloned() {
-        return Ok(ObjectRecord::clone(&object));
-    }
-    require_bucket(&snapshot.buckets, bucket)?;
-    let (_, object) = existing_version(&snapshot.versions, bucket, key, None)?;
-    let mut found = snapshot.found();
-    if found.keeps_after_lookup() && found.latest.len() < FOUND_VERSIONS_AT_MOST {
-        found.latest.insert(name, Arc::new(object.clone()));
-    }
-    Ok(object)
-}
-
 fn mark_for_reopen(reopen: &AtomicBool, failed_in_storage: bool) {
     if failed_in_storage {
         reopen.store(true, Ordering::Relaxed);
@@ -406,6 +391,21 @@ impl Snapshot {
     fn found(&self) -> MutexGuard<'_, Found> {
         // What a panicking reader left is still what the snapshot holds.
         self.found.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The latest version of `key`, decoded once.
+    fn latest_version(&self, bucket: &str, key: &str) -> EngineResult<ObjectRecord> {
+        let name = format!("{bucket}/{key}");
+        if let Some(object) = self.found().latest.get(&name).cloned() {
+            return Ok(ObjectRecord::clone(&object));
+        }
+        require_bucket(&self.buckets, bucket)?;
+        let (_, object) = existing_version(&self.versions, bucket, key, None)?;
+        let mut found = self.found();
+        if found.keeps_after_lookup() && found.latest.len() < FOUND_VERSIONS_AT_MOST {
+            found.latest.insert(name, Arc::new(object.clone()));
+        }
+        Ok(object)
     }
 
     fn open(txn: &ReadTransaction, taken_at: u64) -> EngineResult<Snapshot> {
@@ -687,7 +687,7 @@ impl Meta {
     pub fn object(&self, bucket: &str, key: &str, version_id: Option<&str>) -> EngineResult<ObjectRecord> {
         let snapshot = self.read()?;
         let Some(version_id) = version_id else {
-            return latest_version(&snapshot, bucket, key);
+            return snapshot.latest_version(bucket, key);
         };
         require_bucket(&snapshot.buckets, bucket)?;
         existing_version(&snapshot.versions, bucket, key, Some(version_id)).map(|(_, object)| object)
