@@ -23,8 +23,9 @@ use s3s::crypto::{Checksum as _, Crc32, Crc32c, Crc64Nvme, Sha1, Sha256};
 #[path = "../src/checksum.rs"]
 mod checksum;
 
-/// The crate's MD5, which `checksum.rs` reaches as `crate::md5`.
-#[allow(unused_imports)]
+/// The crate's MD5, which `checksum.rs` reaches as `crate::md5`. Its unit
+/// tests' helpers come along, unused: a bench runs no `#[test]`.
+#[allow(dead_code, unused_imports)]
 #[path = "../src/md5/mod.rs"]
 mod md5;
 
