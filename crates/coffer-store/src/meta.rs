@@ -677,9 +677,11 @@ impl Meta {
         };
         let data = Bytes::copy_from_slice(data.value());
         let mut found = snapshot.found();
-        if found.keeps_after_lookup() && found.inline_bytes + data.len() <= FOUND_INLINE_BYTES_AT_MOST {
+        if found.keeps_after_lookup()
+            && found.inline_bytes + data.len() <= FOUND_INLINE_BYTES_AT_MOST
+            && found.inline.insert(blob.to_owned(), data.clone()).is_none()
+        {
             found.inline_bytes += data.len();
-            found.inline.insert(blob.to_owned(), data.clone());
         }
         Ok(Some(data))
     }
