@@ -304,6 +304,82 @@ async fn header_auth_variants() {
     assert_eq!(r.xml("Key").as_deref(), Some("unsigned"), "{r}");
 }
 
+/// A signed payload's SHA-256 is checked by Coffer as it stores object data
+/// (`signed_payload.rs`), and large bodies arriving together are hashed in
+/// shared rounds (`hashing/shared.rs`). Six PUTs of 3 MiB and more at once,
+/// PutObject and UploadPart, two of them signed with the SHA-256 of other
+/// bytes: those get XAmzContentSHA256Mismatch and store nothing; the others
+/// store their own bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn large_signed_bodies_arriving_together_are_checked_against_their_sha256() {
+    let s = Server::start().await;
+    let b = s.new_bucket("signedlarge").await;
+    let upload = s
+        .client
+        .create_multipart_upload()
+        .bucket(&b)
+        .key("parts")
+        .send()
+        .await
+        .unwrap();
+    let upload_id = upload.upload_id().unwrap().to_owned();
+    let bodies: Vec<Vec<u8>> = (0..6)
+        .map(|i| pseudo_random_bytes(3000 + i, (3 << 20) + i as usize * 55_555))
+        .collect();
+    let wrong = |i: usize| i == 1 || i == 4;
+    let requests = bodies.iter().enumerate().map(|(i, body)| {
+        let (path, number) = (format!("/{b}/signed-{i}"), (i + 1).to_string());
+        let query: Vec<(&str, &str)> = match i % 2 {
+            0 => vec![],
+            _ => vec![("partNumber", number.as_str()), ("uploadId", upload_id.as_str())],
+        };
+        let path = if i % 2 == 0 { path } else { format!("/{b}/parts") };
+        let hash = if wrong(i) {
+            sha256_hex(b"other bytes")
+        } else {
+            sha256_hex(body)
+        };
+        let mut headers = Vec::new();
+        let target = s
+            .signer()
+            .sign("PUT", &path, &query, &mut headers, &s.host(), &hash, SystemTime::now());
+        let (addr, body) = (s.addr, body.clone());
+        std::thread::spawn(move || raw_request(addr, "PUT", &target, &headers, &body))
+    });
+    let responses: Vec<RawResponse> = requests
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| t.join().unwrap())
+        .collect();
+    for (i, (response, body)) in responses.iter().zip(&bodies).enumerate() {
+        if wrong(i) {
+            response.assert_s3_error(400, "XAmzContentSHA256Mismatch");
+        } else {
+            assert_eq!(response.status, 200, "request {i}: {response}");
+            assert_eq!(response.header("etag"), Some(quoted_md5(body).as_str()), "request {i}");
+        }
+    }
+    for i in [0, 2] {
+        assert_eq!(s.get(&b, &format!("signed-{i}")).await, bodies[i], "object {i}");
+    }
+    expect_err(s.client.head_object().bucket(&b).key("signed-4").send().await, 404, "");
+    let parts = s
+        .client
+        .list_parts()
+        .bucket(&b)
+        .key("parts")
+        .upload_id(&upload_id)
+        .send()
+        .await
+        .unwrap();
+    let numbers: Vec<i32> = parts.parts().iter().filter_map(|part| part.part_number()).collect();
+    assert_eq!(
+        numbers,
+        [4, 6],
+        "only the parts signed with their own SHA-256 are stored"
+    );
+}
+
 fn streaming_signed_put(s: &Server, path: &str, data: &[u8], chunk: usize, corrupt: Option<usize>) -> RawResponse {
     let signer = s.signer();
     let mut h = vec![

@@ -1,9 +1,10 @@
 //! Body hashing on the PUT path: `checksum::BodyHasher` (MD5 for the ETag
 //! plus the one checksum algorithm a request declares) over 4 KiB and 8 MiB
-//! bodies, and each hash it can run on its own: MD5 from AWS-LC (`src/md5/`,
+//! bodies, and each hash it can run on its own: MD5 from AWS-LC (`src/hashing/`,
 //! what a PUT runs) beside s3s's pure-Rust one, the others from `s3s::crypto`;
 //! and MD5 of several bodies side by side in the lanes of the vector kernel
-//! (`src/md5/lanes.rs`), which large PUTs arriving together share.
+//! (`src/hashing/md5_lanes.rs`), and SHA-256 of several bodies interleaved
+//! (`src/hashing/sha256_ni.rs`), which large PUTs arriving together share.
 //!
 //! `cargo bench -p coffer-s3 --bench checksum`. Figures are in
 //! docs/performance.md, "Micro-benchmarks (cargo bench)".
@@ -23,11 +24,11 @@ use s3s::crypto::{Checksum as _, Crc32, Crc32c, Crc64Nvme, Sha1, Sha256};
 #[path = "../src/checksum.rs"]
 mod checksum;
 
-/// The crate's MD5, which `checksum.rs` reaches as `crate::md5`. Its unit
+/// The crate's hashes, which `checksum.rs` reaches as `crate::hashing`. Its unit
 /// tests' helpers come along, unused: a bench runs no `#[test]`.
 #[allow(dead_code, unused_imports)]
-#[path = "../src/md5/mod.rs"]
-mod md5;
+#[path = "../src/hashing/mod.rs"]
+mod hashing;
 
 use checksum::{Algorithm, BodyHasher};
 
@@ -68,7 +69,7 @@ fn body_hasher(c: &mut Criterion) {
         for (name, algorithm) in cases {
             group.bench_with_input(BenchmarkId::new(name, size_name(len)), &pieces, |b, pieces| {
                 b.iter(|| {
-                    let hasher = BodyHasher::new(&[algorithm]);
+                    let hasher = BodyHasher::new(&[algorithm], None);
                     let stream = futures::stream::iter(pieces.clone().into_iter().map(Ok)).boxed();
                     let mut wrapped = hasher.wrap(stream);
                     runtime.block_on(async {
@@ -93,7 +94,7 @@ fn hashes(c: &mut Criterion) {
         group.throughput(Throughput::Bytes(len as u64));
         let size = size_name(len);
         group.bench_with_input(BenchmarkId::new("md5", size), &data, |b, data| {
-            b.iter(|| black_box(md5::Md5::checksum(data)))
+            b.iter(|| black_box(hashing::Md5::checksum(data)))
         });
         group.bench_with_input(BenchmarkId::new("md5_s3s", size), &data, |b, data| {
             b.iter(|| black_box(s3s::crypto::Md5::checksum(data)))
@@ -120,20 +121,49 @@ fn hashes(c: &mut Criterion) {
 /// 8 MiB hashed as one body by AWS-LC, and as eight and as four bodies in
 /// the kernel's lanes (four leave half the lanes idle).
 fn lanes(c: &mut Criterion) {
-    let Some(kernel) = md5::lanes::kernel() else {
+    let Some(kernel) = hashing::md5_lanes::kernel() else {
         return;
     };
     let mut group = c.benchmark_group("md5_lanes");
     let data = body(LARGE);
     group.throughput(Throughput::Bytes(LARGE as u64));
-    group.bench_function("aws_lc_one_body", |b| b.iter(|| black_box(md5::Md5::checksum(&data))));
+    group.bench_function("aws_lc_one_body", |b| {
+        b.iter(|| black_box(hashing::Md5::checksum(&data)))
+    });
     for bodies in [4, 8] {
         let len = LARGE / bodies;
         group.bench_function(format!("kernel_{bodies}_bodies"), |b| {
             b.iter(|| {
-                let mut states = [[0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476]; md5::lanes::LANES];
+                let mut states = [[0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476]; hashing::md5_lanes::LANES];
                 let lanes = std::array::from_fn(|lane| &data[(lane % bodies) * len..][..len]);
                 kernel(&mut states, lanes, len / 64);
+                black_box(states)
+            })
+        });
+    }
+    group.finish();
+}
+
+/// 8 MiB hashed with SHA-256 as one body by AWS-LC, and as two, three and
+/// four bodies interleaved by the SHA-NI kernel (four go as two pairs).
+fn sha256_interleaved(c: &mut Criterion) {
+    if !hashing::sha256_ni::available() {
+        return;
+    }
+    let mut group = c.benchmark_group("sha256_ni");
+    let data = body(LARGE);
+    group.throughput(Throughput::Bytes(LARGE as u64));
+    group.bench_function("aws_lc_one_body", |b| {
+        b.iter(|| black_box(hashing::Sha256::checksum(&data)))
+    });
+    for bodies in [1, 2, 3, 4] {
+        let len = LARGE / bodies / 64 * 64;
+        group.bench_function(format!("kernel_{bodies}_bodies"), |b| {
+            b.iter(|| {
+                let mut states = vec![[0u32; 8]; bodies];
+                let slices: Vec<&[u8]> = (0..bodies).map(|body| &data[body * len..][..len]).collect();
+                let mut refs: Vec<&mut [u32; 8]> = states.iter_mut().collect();
+                hashing::sha256_ni::compress(&mut refs, &slices, len / 64);
                 black_box(states)
             })
         });
@@ -157,6 +187,6 @@ criterion_group! {
         .sample_size(10)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_millis(1500));
-    targets = body_hasher, hashes, lanes
+    targets = body_hasher, hashes, lanes, sha256_interleaved
 }
 criterion_main!(benches);

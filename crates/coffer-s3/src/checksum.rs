@@ -1,6 +1,6 @@
-//! Body integrity: the ETag's MD5, `Content-MD5`, and the `x-amz-checksum-*`
-//! algorithms, computed while the body streams to storage and checked before
-//! the object is committed.
+//! Body integrity: the ETag's MD5, `Content-MD5`, the `x-amz-checksum-*`
+//! algorithms and the SHA-256 a request signs, computed while the body
+//! streams to storage and checked before the object is committed.
 
 use std::sync::{Arc, Mutex};
 
@@ -13,7 +13,7 @@ use s3s::checksum::ChecksumHasher;
 use s3s::crypto::{Checksum as _, Crc32, Crc32c, Crc64Nvme, Sha1, Sha256};
 use s3s::{S3Error, S3Result, TrailingHeaders, s3_error};
 
-use crate::md5::BodyMd5;
+use crate::hashing::BodyHashes;
 
 /// The checksum algorithms S3 defines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -344,9 +344,17 @@ impl Digest {
 }
 
 struct Hashers {
-    md5: BodyMd5,
+    hashes: BodyHashes,
     checksum: ChecksumHasher,
+    /// The SHA-256 the request signs (`x-amz-content-sha256`), when s3s
+    /// left checking it to the operation.
+    signed_sha256: Option<[u8; 32]>,
 }
+
+/// A body whose SHA-256 is not the one its request signs: S3's
+/// XAmzContentSHA256Mismatch.
+#[derive(Debug)]
+pub struct SignedSha256Mismatch;
 
 /// Hashes a body as it streams past; [`BodyHasher::finish`] gives the
 /// digest once the stream has been consumed.
@@ -356,16 +364,18 @@ pub struct BodyHasher {
 }
 
 impl BodyHasher {
-    /// Hashes with MD5 and each of `algorithms`.
-    pub fn new(algorithms: &[Algorithm]) -> BodyHasher {
+    /// Hashes with MD5 and each of `algorithms`, and checks the body
+    /// against `signed_sha256`, if any.
+    pub fn new(algorithms: &[Algorithm], signed_sha256: Option<[u8; 32]>) -> BodyHasher {
         let mut checksum = ChecksumHasher::default();
         for algorithm in algorithms {
             algorithm.enable(&mut checksum);
         }
         BodyHasher {
             state: Arc::new(Mutex::new(Some(Hashers {
-                md5: BodyMd5::new(),
+                hashes: BodyHashes::new(signed_sha256.is_some()),
                 checksum,
+                signed_sha256,
             }))),
         }
     }
@@ -375,20 +385,26 @@ impl BodyHasher {
         let state = Arc::clone(&self.state);
         body.inspect(move |chunk| {
             if let (Ok(bytes), Some(hashers)) = (chunk, state.lock().expect("hasher lock poisoned").as_mut()) {
-                hashers.md5.update(bytes);
+                hashers.hashes.update(bytes);
                 hashers.checksum.update(bytes);
             }
         })
         .boxed()
     }
 
-    pub fn finish(&self) -> Digest {
+    /// The digest of the body, once it has been read whole, if it is the
+    /// body the request signed.
+    pub fn finish(&self) -> Result<Digest, SignedSha256Mismatch> {
         let hashers = self
             .state
             .lock()
             .expect("hasher lock poisoned")
             .take()
             .expect("a body is hashed once");
+        let (md5, sha256) = hashers.hashes.finalize();
+        if sha256 != hashers.signed_sha256 {
+            return Err(SignedSha256Mismatch);
+        }
         let sums = hashers.checksum.finalize();
         let checksums = Checksums {
             crc32: sums.checksum_crc32,
@@ -398,10 +414,7 @@ impl BodyHasher {
             sha256: sums.checksum_sha256,
             checksum_type: Some("FULL_OBJECT".to_owned()),
         };
-        Digest {
-            md5: hashers.md5.finalize(),
-            checksums,
-        }
+        Ok(Digest { md5, checksums })
     }
 }
 

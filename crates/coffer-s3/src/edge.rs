@@ -212,6 +212,7 @@ impl CofferService {
             _ => match crate::preflight::check(&mut req, &self.region) {
                 Ok(()) => {
                     let watch = crate::request_body::Watch::install(&mut req);
+                    crate::signed_payload::set_aside(&mut req);
                     let resp = crate::post_form::call(&self.inner, req).await?;
                     if !expects_continue {
                         watch.drain_unread().await;

@@ -19,7 +19,7 @@ use s3s::checksum::ChecksumHasher;
 use s3s::crypto::Checksum as _;
 
 use crate::checksum::Algorithm;
-use crate::md5::Md5;
+use crate::hashing::Md5;
 
 /// What one segment's bytes must hash to.
 enum Expected {

@@ -25,11 +25,11 @@ pub mod expiry;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+mod hashing;
 mod headers;
 mod host;
 mod integrity;
 pub mod lifecycle;
-mod md5;
 pub mod metrics;
 pub mod monitor;
 mod names;
@@ -39,6 +39,7 @@ mod post_form;
 mod preflight;
 mod request_body;
 pub mod scrub;
+mod signed_payload;
 mod sse;
 
 use std::sync::Arc;

@@ -13,7 +13,7 @@ use s3s::dto::ServerSideEncryption;
 use s3s::{S3Error, S3Result, s3_error};
 
 use crate::error::custom;
-use crate::md5::Md5;
+use crate::hashing::Md5;
 
 /// The one algorithm S3 offers for server-managed and customer keys.
 pub const AES256: &str = "AES256";

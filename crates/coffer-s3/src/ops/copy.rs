@@ -122,7 +122,12 @@ impl CofferS3 {
         let algorithm =
             algorithm.unwrap_or_else(|| Algorithm::of(&source.object.checksums).unwrap_or(DEFAULT_ALGORITHM));
         let (staged, digest) = self
-            .stage_hashed(source.body, &[algorithm], sealing.as_ref().map(|sealing| &sealing.key))
+            .stage_hashed(
+                source.body,
+                None,
+                &[algorithm],
+                sealing.as_ref().map(|sealing| &sealing.key),
+            )
             .await?;
         let (content, metadata) = if replace {
             (

@@ -35,7 +35,7 @@ use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 
 use crate::access::{AuthorizedBucket, Authorizer};
 use crate::auth::User;
-use crate::checksum::{Algorithm, BodyHasher, Digest};
+use crate::checksum::{Algorithm, BodyHasher, Digest, SignedSha256Mismatch};
 use crate::error::{from_engine, quota_exceeded};
 use crate::sse::{CustomerKey, key_for_read};
 
@@ -120,16 +120,20 @@ impl CofferS3 {
     async fn stage_hashed(
         &self,
         body: ByteStream,
+        signed_sha256: Option<[u8; 32]>,
         algorithms: &[Algorithm],
         sealing: Option<&SealingKey>,
     ) -> S3Result<(Box<dyn StagedData>, Digest)> {
-        let hasher = BodyHasher::new(algorithms);
+        let hasher = BodyHasher::new(algorithms, signed_sha256);
         let staged = self
             .engine
             .stage(hasher.wrap(body), sealing)
             .await
             .map_err(from_engine)?;
-        Ok((staged, hasher.finish()))
+        let digest = hasher
+            .finish()
+            .map_err(|SignedSha256Mismatch| crate::error::sha256_mismatch())?;
+        Ok((staged, digest))
     }
 
     /// Refuses, before a byte of it is stored, a write of `size` bytes to

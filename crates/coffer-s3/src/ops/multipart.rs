@@ -14,7 +14,7 @@ use super::CofferS3;
 use super::copy::copy_source;
 use super::list::{Encoding, common_prefixes, max_keys};
 use super::lock::lock_headers;
-use super::object::{body_stream, check_declared_size, requested_version, write_condition};
+use super::object::{check_declared_size, object_data, requested_version, write_condition};
 use super::tagging;
 use crate::checksum::{Algorithm, ChecksumKind, DEFAULT_ALGORITHM, Declared, Digest, combine_parts, set_checksums};
 use crate::conditions::{Conditions, WhenUnchanged};
@@ -116,7 +116,7 @@ fn multipart_etag(parts: &[&PartRecord]) -> S3Result<String> {
     use s3s::crypto::Checksum as _;
     Ok(format!(
         "{}-{}",
-        hex::encode(crate::md5::Md5::checksum(&md5s)),
+        hex::encode(crate::hashing::Md5::checksum(&md5s)),
         parts.len()
     ))
 }
@@ -239,12 +239,9 @@ impl CofferS3 {
         )?;
         let sealing = sealing_for_part(&self.master_key, upload.encryption.as_ref(), customer)?;
         let input = req.input;
+        let (data, signed_sha256) = object_data(&req.extensions, input.body);
         let (staged, digest) = self
-            .stage_hashed(
-                body_stream(input.body),
-                &[algorithm, declared.algorithm],
-                sealing.as_ref(),
-            )
+            .stage_hashed(data, signed_sha256, &[algorithm, declared.algorithm], sealing.as_ref())
             .await?;
         declared.verify(&digest, req.trailing_headers.as_ref())?;
         if staged.size() > PART_BYTES_MAX {
@@ -312,7 +309,9 @@ impl CofferS3 {
             )
             .await?;
         let algorithm = upload_algorithm(&upload);
-        let (staged, digest) = self.stage_hashed(source.body, &[algorithm], sealing.as_ref()).await?;
+        let (staged, digest) = self
+            .stage_hashed(source.body, None, &[algorithm], sealing.as_ref())
+            .await?;
         let part = self
             .commit_part(&bucket.name, &input.key, &input.upload_id, number, staged, digest)
             .await?;
@@ -713,7 +712,7 @@ mod tests {
         let mut concatenated = hex::decode(&a.etag).unwrap();
         concatenated.extend(hex::decode(&b.etag).unwrap());
         use s3s::crypto::Checksum as _;
-        let expected = format!("{}-2", hex::encode(crate::md5::Md5::checksum(&concatenated)));
+        let expected = format!("{}-2", hex::encode(crate::hashing::Md5::checksum(&concatenated)));
         assert_eq!(multipart_etag(&[&a, &b]).unwrap(), expected);
     }
 
@@ -730,12 +729,12 @@ mod tests {
             Algorithm::Sha256,
         ] {
             let checksums = |data: &[u8]| {
-                let hasher = BodyHasher::new(&[algorithm]);
+                let hasher = BodyHasher::new(&[algorithm], None);
                 let stream = futures::stream::iter([Ok(bytes::Bytes::copy_from_slice(data))]);
                 let mut hashed = hasher.wrap(Box::pin(stream));
                 futures::executor::block_on(futures::StreamExt::next(&mut hashed));
                 drop(hashed);
-                hasher.finish().checksums
+                hasher.finish().unwrap().checksums
             };
             let (a, b, whole) = (checksums(first), checksums(second), checksums(&body));
             let parts = [(&a, first.len() as u64), (&b, second.len() as u64)];
@@ -745,11 +744,11 @@ mod tests {
             }
             let mut concatenated = BASE64.decode(algorithm.value(&a).unwrap()).unwrap();
             concatenated.extend(BASE64.decode(algorithm.value(&b).unwrap()).unwrap());
-            let hasher = BodyHasher::new(&[algorithm]);
+            let hasher = BodyHasher::new(&[algorithm], None);
             let mut hashed = hasher.wrap(Box::pin(futures::stream::iter([Ok(bytes::Bytes::from(concatenated))])));
             futures::executor::block_on(futures::StreamExt::next(&mut hashed));
             drop(hashed);
-            let expected = format!("{}-2", algorithm.value(&hasher.finish().checksums).unwrap());
+            let expected = format!("{}-2", algorithm.value(&hasher.finish().unwrap().checksums).unwrap());
             assert_eq!(
                 combine_parts(algorithm, ChecksumKind::Composite, &parts).unwrap(),
                 expected

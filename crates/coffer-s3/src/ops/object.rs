@@ -43,6 +43,18 @@ pub(super) fn body_stream(body: Option<StreamingBlob>) -> ByteStream {
     }
 }
 
+/// The data an object write stores, with the SHA-256 it must have if the
+/// edge left that check to the write (`crate::signed_payload`).
+pub(super) fn object_data(
+    extensions: &http::Extensions,
+    body: Option<StreamingBlob>,
+) -> (ByteStream, Option<[u8; 32]>) {
+    match crate::signed_payload::take(extensions) {
+        Some((body, sha256)) => (body.map_err(std::io::Error::other).boxed(), Some(sha256)),
+        None => (body_stream(body), None),
+    }
+}
+
 /// Refuses bodies whose declared size is over `limit` before a byte of them
 /// is stored; returns the declared size, if the request declares one.
 pub(super) fn check_declared_size(
@@ -254,9 +266,11 @@ impl CofferS3 {
         let tags = tagging::from_header(input.tagging.as_deref())?;
         let content = content_headers!(req.headers, input);
 
+        let (data, signed_sha256) = object_data(&req.extensions, input.body);
         let (staged, digest) = self
             .stage_hashed(
-                body_stream(input.body),
+                data,
+                signed_sha256,
                 &[declared.algorithm],
                 sealing.as_ref().map(|sealing| &sealing.key),
             )
