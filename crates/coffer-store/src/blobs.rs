@@ -13,20 +13,21 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use coffer_engine::{ByteRange, ByteStream, EngineError, EngineResult, ObjectRecord, Segment};
 use futures::{StreamExt, TryStreamExt, future, stream};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 
 use crate::layout::Layout;
 use crate::sealed::{
     BlobKey, CHUNK_PLAIN_BYTES, CHUNK_SEALED_BYTES, Opener, Sealer, chunk_count, sealed_len, sealed_range,
 };
 
-/// Bodies are written in chunks of this size, so a request holds at most this
-/// much of its body in memory. Small enough that a chunk is still in the
-/// CPU's cache, from hashing, when the kernel copies it into the page cache:
-/// 256 KiB wrote 64 MiB bodies a few percent faster than 1 MiB
+/// Bodies are written in pieces of at least this size (plus the chunk that
+/// crossed it), so a request holds about this much of its body in memory
+/// besides the piece being written. Small enough that a chunk is still in
+/// the CPU's cache, from hashing, when the kernel copies it into the page
+/// cache: 256 KiB wrote 64 MiB bodies a few percent faster than 1 MiB
 /// (`docs/performance.md`).
 const WRITE_BUFFER_BYTES: usize = 256 << 10;
-/// How much of a large body [`Writeback`] hands to the disk at a time.
+/// How much of a large body [`StagingFile`] hands to the disk at a time.
 const WRITEBACK_BYTES: u64 = 8 << 20;
 /// Reads hand out chunks of at most this size.
 const READ_CHUNK_BYTES: usize = 256 << 10;
@@ -113,31 +114,46 @@ impl Blobs {
             promoted: false,
         };
         self.check_room(0)?;
-        let mut file = tokio::fs::File::create(&path).await.map_err(write_error)?;
+        let mut file = StagingFile::create(path).await.map_err(write_error)?;
         let mut sealer = key.map(Sealer::new);
-        let mut buffer = BytesMut::with_capacity(WRITE_BUFFER_BYTES);
-        let mut writeback = Writeback::default();
+        // A plain body's chunks are written as they came, gathered; a sealed
+        // body's are sealed into `sealed` first.
+        let (mut gathered, mut gathered_len) = (Vec::new(), 0);
+        let mut sealed = BytesMut::new();
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(EngineError::Body)?;
             staged.size += chunk.len() as u64;
-            match &mut sealer {
-                Some(sealer) => sealer.update(&chunk, &mut buffer),
-                None => buffer.extend_from_slice(&chunk),
+            let ready = match &mut sealer {
+                Some(sealer) => {
+                    sealer.update(&chunk, &mut sealed);
+                    (sealed.len() >= WRITE_BUFFER_BYTES).then(|| sealed.split().freeze())
+                }
+                None => Some(chunk),
+            };
+            if let Some(ready) = ready {
+                gathered_len += ready.len();
+                gathered.push(ready);
             }
-            if buffer.len() >= WRITE_BUFFER_BYTES {
-                self.check_room(buffer.len())?;
-                file.write_all(&buffer).await.map_err(write_error)?;
-                writeback.wrote(&file, buffer.len()).await.map_err(write_error)?;
-                buffer.clear();
+            if gathered_len >= WRITE_BUFFER_BYTES {
+                self.check_room(gathered_len)?;
+                file.write(std::mem::take(&mut gathered), gathered_len)
+                    .await
+                    .map_err(write_error)?;
+                gathered_len = 0;
             }
         }
         if let Some(sealer) = sealer {
-            sealer.finish(&mut buffer);
+            sealer.finish(&mut sealed);
+            gathered_len += sealed.len();
+            gathered.push(sealed.freeze());
         }
-        self.check_room(buffer.len())?;
-        file.write_all(&buffer).await.map_err(write_error)?;
+        if !gathered.is_empty() {
+            self.check_room(gathered_len)?;
+            file.write(gathered, gathered_len).await.map_err(write_error)?;
+        }
+        file.settle().await.map_err(write_error)?;
         crash_point!("before-data-fsync");
-        file.sync_all().await.map_err(write_error)?;
+        file.sync().await.map_err(write_error)?;
         Ok(staged)
     }
 
@@ -432,37 +448,84 @@ fn read_file(file: tokio::fs::File, len: u64) -> ByteStream {
     .boxed()
 }
 
-/// Hands a large body's data to the disk while the body is still arriving,
-/// [`WRITEBACK_BYTES`] at a time, so that the final fsync has little left
-/// to wait for. Only a hint: that fsync is what makes the data durable, and
-/// a failure here is left for it to report.
-#[derive(Default)]
-struct Writeback {
+/// A staging file being written. The chunks of each [`WRITE_BUFFER_BYTES`]
+/// go to the blocking pool as they came, owned, and are written in one
+/// gathered write while the next ones arrive: a plain body is not copied
+/// on its way to the page cache (a `tokio::fs::File` copies every write
+/// into a buffer of its own first). Every [`WRITEBACK_BYTES`] of a large
+/// body are handed to the disk while the rest still arrives, so that the
+/// fsync has little left to wait for: only a hint, from the blocking pool
+/// so that a request's worker never waits for the disk's queue. The fsync is what makes the data durable, and a failure of the
+/// hint is left for it to report.
+struct StagingFile {
+    file: Arc<fs::File>,
+    /// The write of the previous buffer, if it may not have finished.
+    in_flight: Option<tokio::task::JoinHandle<io::Result<()>>>,
     written: u64,
+    /// How far writeback has been started.
     handed: u64,
-    /// The staging file again, for the blocking pool to start writebacks
-    /// on, so that a request's worker never waits for the disk's queue.
-    file: Option<Arc<fs::File>>,
 }
 
-impl Writeback {
-    /// Notes `bytes` more written to `file`, and starts the writeback of the
-    /// next step once a whole buffer has been written past it (the buffer
-    /// written last may still be on its way into the page cache).
-    async fn wrote(&mut self, file: &tokio::fs::File, bytes: usize) -> io::Result<()> {
-        self.written += bytes as u64;
-        if self.written - self.handed < WRITEBACK_BYTES + WRITE_BUFFER_BYTES as u64 {
-            return Ok(());
+impl StagingFile {
+    async fn create(path: PathBuf) -> io::Result<StagingFile> {
+        let file = tokio::task::spawn_blocking(move || fs::File::create(path))
+            .await
+            .map_err(io::Error::other)??;
+        Ok(StagingFile {
+            file: Arc::new(file),
+            in_flight: None,
+            written: 0,
+            handed: 0,
+        })
+    }
+
+    /// Starts writing `chunks` (`len` bytes) once the previous write has
+    /// finished, and starts the writeback of the next step once a whole
+    /// buffer has been written past it.
+    async fn write(&mut self, chunks: Vec<Bytes>, len: usize) -> io::Result<()> {
+        self.settle().await?;
+        self.written += len as u64;
+        let file = Arc::clone(&self.file);
+        self.in_flight = Some(tokio::task::spawn_blocking(move || write_gathered(&file, &chunks)));
+        if self.written - self.handed >= WRITEBACK_BYTES + WRITE_BUFFER_BYTES as u64 {
+            let (file, offset) = (Arc::clone(&self.file), self.handed);
+            tokio::task::spawn_blocking(move || start_writeback(&file, offset, WRITEBACK_BYTES));
+            self.handed += WRITEBACK_BYTES;
         }
-        let handle = match &self.file {
-            Some(handle) => Arc::clone(handle),
-            None => Arc::clone(self.file.insert(Arc::new(file.try_clone().await?.into_std().await))),
-        };
-        let offset = self.handed;
-        tokio::task::spawn_blocking(move || start_writeback(&handle, offset, WRITEBACK_BYTES));
-        self.handed += WRITEBACK_BYTES;
         Ok(())
     }
+
+    /// Waits for the last write started.
+    async fn settle(&mut self) -> io::Result<()> {
+        match self.in_flight.take() {
+            Some(write) => write.await.map_err(io::Error::other)?,
+            None => Ok(()),
+        }
+    }
+
+    /// Fsyncs what has been written (after [`StagingFile::settle`]).
+    async fn sync(self) -> io::Result<()> {
+        let file = self.file;
+        tokio::task::spawn_blocking(move || file.sync_all())
+            .await
+            .map_err(io::Error::other)?
+    }
+}
+
+/// Writes all of `chunks`, in as few calls as the kernel allows.
+fn write_gathered(mut file: &fs::File, chunks: &[Bytes]) -> io::Result<()> {
+    use std::io::{IoSlice, Write};
+    let mut slices: Vec<IoSlice<'_>> = chunks.iter().map(|chunk| IoSlice::new(chunk)).collect();
+    let mut slices = &mut slices[..];
+    while !slices.is_empty() {
+        match file.write_vectored(slices) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(written) => IoSlice::advance_slices(&mut slices, written),
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(())
 }
 
 fn start_writeback(file: &fs::File, offset: u64, len: u64) {

@@ -208,6 +208,11 @@ impl Shared {
             bodies = self.round_ended.wait(bodies).expect("shared bodies lock poisoned");
         }
         let alone = bodies.held > HELD_AT_MOST;
+        // With no company free (the others may all be in a round on another
+        // worker), the body waits for some while it may still hold more.
+        if !alone && held_len < RUN_AHEAD && !bodies.by_id.iter().any(|(other, body)| may_join(id, *other, body)) {
+            return;
+        }
         let round = take_round(&mut bodies, id, alone);
         drop(bodies);
         let round = self.hash(round);
@@ -370,7 +375,7 @@ fn take_round(bodies: &mut Bodies, id: u64, alone: bool) -> Vec<Taken> {
             bodies
                 .by_id
                 .iter()
-                .filter(|(other, body)| **other != id && body.hashes.is_some() && body.held_len >= HOLD / 4)
+                .filter(|(other, body)| may_join(id, **other, body))
                 .map(|(other, _)| *other)
                 .take(LANES - 1),
         );
@@ -391,6 +396,12 @@ fn take_round(bodies: &mut Bodies, id: u64, alone: bool) -> Vec<Taken> {
         .collect();
     bodies.held -= taken_len;
     round
+}
+
+/// Whether the body `other` may join a round of the body `id`: it is in no
+/// round and holds at least a quarter of [`HOLD`].
+fn may_join(id: u64, other: u64, body: &Body) -> bool {
+    other != id && body.hashes.is_some() && body.held_len >= HOLD / 4
 }
 
 impl Taken {
@@ -526,23 +537,26 @@ mod tests {
         let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let (first, second) = (body(3 * HOLD + 77, 1), body(3 * HOLD + 5, 2));
         let (mut first_hashes, mut second_hashes) = (BodyHashes::new(true), BodyHashes::new(false));
-        // Past HOLD each body is shared; the first then holds 3/4 of HOLD.
+        // Past HOLD a body is shared; with no company it holds on.
         first_hashes.update(&first.slice(..HOLD + 1));
-        first_hashes.update(&first.slice(HOLD + 1..HOLD + 1 + HOLD * 3 / 4));
         let Mode::Shared(first_id) = first_hashes.0 else {
             panic!("a body past HOLD is shared");
         };
-        assert_eq!(held_len(first_id), HOLD * 3 / 4);
-        second_hashes.update(&second.slice(..HOLD + 1));
-        second_hashes.update(&second.slice(HOLD + 1..2 * HOLD + 1));
+        assert_eq!(held_len(first_id), HOLD + 1, "a body with no company waits for some");
         // The second reached HOLD and took the first into its round, which
         // hashed what both held, block by block.
+        second_hashes.update(&second.slice(..HOLD + 1));
         assert!(
             held_len(first_id) < 64,
             "the first body's bytes were hashed in the second's round"
         );
-        first_hashes.update(&first.slice(HOLD + 1 + HOLD * 3 / 4..));
-        second_hashes.update(&second.slice(2 * HOLD + 1..));
+        // The second now holds too little to join: past RUN_AHEAD the first
+        // hashes on its own.
+        let ahead = HOLD + 1 + RUN_AHEAD;
+        first_hashes.update(&first.slice(HOLD + 1..ahead));
+        assert_eq!(held_len(first_id), 0, "past RUN_AHEAD a body hashes alone");
+        first_hashes.update(&first.slice(ahead..));
+        second_hashes.update(&second.slice(HOLD + 1..));
         assert_eq!(
             first_hashes.finalize(),
             (Md5::checksum(&first), Some(Sha256::checksum(&first)))
