@@ -78,7 +78,7 @@ fn body_hasher(c: &mut Criterion) {
                         }
                     });
                     drop(wrapped);
-                    black_box(hasher.finish())
+                    black_box(runtime.block_on(hasher.finish()))
                 })
             });
         }

@@ -380,13 +380,24 @@ impl BodyHasher {
         }
     }
 
-    /// Wraps `body` so that every chunk passing through is hashed.
+    /// Wraps `body` so that every chunk passing through is hashed. The next
+    /// chunk is read once the hashes have caught up with this one.
     pub fn wrap(&self, body: ByteStream) -> ByteStream {
         let state = Arc::clone(&self.state);
-        body.inspect(move |chunk| {
-            if let (Ok(bytes), Some(hashers)) = (chunk, state.lock().expect("hasher lock poisoned").as_mut()) {
-                hashers.hashes.update(bytes);
-                hashers.checksum.update(bytes);
+        body.then(move |chunk| {
+            let caught_up = match (&chunk, state.lock().expect("hasher lock poisoned").as_mut()) {
+                (Ok(bytes), Some(hashers)) => {
+                    hashers.hashes.update(bytes);
+                    hashers.checksum.update(bytes);
+                    Some(hashers.hashes.caught_up())
+                }
+                _ => None,
+            };
+            async move {
+                if let Some(caught_up) = caught_up {
+                    caught_up.await;
+                }
+                chunk
             }
         })
         .boxed()
@@ -394,14 +405,14 @@ impl BodyHasher {
 
     /// The digest of the body, once it has been read whole, if it is the
     /// body the request signed.
-    pub fn finish(&self) -> Result<Digest, SignedSha256Mismatch> {
+    pub async fn finish(&self) -> Result<Digest, SignedSha256Mismatch> {
         let hashers = self
             .state
             .lock()
             .expect("hasher lock poisoned")
             .take()
             .expect("a body is hashed once");
-        let (md5, sha256) = hashers.hashes.finalize();
+        let (md5, sha256) = hashers.hashes.finalize().await;
         if sha256 != hashers.signed_sha256 {
             return Err(SignedSha256Mismatch);
         }

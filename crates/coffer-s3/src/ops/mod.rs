@@ -132,6 +132,7 @@ impl CofferS3 {
             .map_err(from_engine)?;
         let digest = hasher
             .finish()
+            .await
             .map_err(|SignedSha256Mismatch| crate::error::sha256_mismatch())?;
         Ok((staged, digest))
     }

@@ -734,7 +734,7 @@ mod tests {
                 let mut hashed = hasher.wrap(Box::pin(stream));
                 futures::executor::block_on(futures::StreamExt::next(&mut hashed));
                 drop(hashed);
-                hasher.finish().unwrap().checksums
+                futures::executor::block_on(hasher.finish()).unwrap().checksums
             };
             let (a, b, whole) = (checksums(first), checksums(second), checksums(&body));
             let parts = [(&a, first.len() as u64), (&b, second.len() as u64)];
@@ -748,7 +748,12 @@ mod tests {
             let mut hashed = hasher.wrap(Box::pin(futures::stream::iter([Ok(bytes::Bytes::from(concatenated))])));
             futures::executor::block_on(futures::StreamExt::next(&mut hashed));
             drop(hashed);
-            let expected = format!("{}-2", algorithm.value(&hasher.finish().unwrap().checksums).unwrap());
+            let expected = format!(
+                "{}-2",
+                algorithm
+                    .value(&futures::executor::block_on(hasher.finish()).unwrap().checksums)
+                    .unwrap()
+            );
             assert_eq!(
                 combine_parts(algorithm, ChecksumKind::Composite, &parts).unwrap(),
                 expected
