@@ -455,8 +455,9 @@ fn read_file(file: tokio::fs::File, len: u64) -> ByteStream {
 /// into a buffer of its own first). Every [`WRITEBACK_BYTES`] of a large
 /// body are handed to the disk while the rest still arrives, so that the
 /// fsync has little left to wait for: only a hint, from the blocking pool
-/// so that a request's worker never waits for the disk's queue. The fsync is what makes the data durable, and a failure of the
-/// hint is left for it to report.
+/// so that a request's worker never waits for the disk's queue. The fsync
+/// is what makes the data durable, and a failure of the hint is left for
+/// it to report.
 struct StagingFile {
     file: Arc<fs::File>,
     /// The write of the previous buffer, if it may not have finished.
