@@ -31,9 +31,9 @@ pub fn available() -> bool {
 }
 
 /// Compresses the first `blocks` 64-byte blocks of each body's data into
-/// its state, interleaving the bodies three (or what is left) at a time. Every slice
-/// holds at least `blocks * 64` bytes. Only where [`available`] says so.
-#[cfg(target_arch = "x86_64")]
+/// its state, interleaving the bodies three (or what is left) at a time.
+/// Every slice holds at least `blocks * 64` bytes. Only where [`available`]
+/// says so.
 pub fn compress(states: &mut [&mut State], data: &[&[u8]], blocks: usize) {
     assert!(available(), "SHA-NI asked for on a CPU without it");
     assert_eq!(states.len(), data.len(), "one state per body");
@@ -44,12 +44,19 @@ pub fn compress(states: &mut [&mut State], data: &[&[u8]], blocks: usize) {
     if blocks == 0 {
         return;
     }
+    #[cfg(target_arch = "x86_64")]
+    interleave_by_three(states, data, blocks);
+}
+
+/// [`compress`]'s work, once it has checked the CPU and the slices.
+#[cfg(target_arch = "x86_64")]
+fn interleave_by_three(states: &mut [&mut State], data: &[&[u8]], blocks: usize) {
     let mut at = 0;
     while at < states.len() {
         let take = (states.len() - at).min(3);
         let (states, data) = (&mut states[at..at + take], &data[at..at + take]);
-        // SAFETY: `available` proved the SHA, SSE4.1 and SSSE3 instructions
-        // exist, and every body holds `blocks` blocks.
+        // SAFETY: `compress` checked that the SHA, SSE4.1 and SSSE3
+        // instructions exist and that every body holds `blocks` blocks.
         unsafe {
             match states {
                 [a] => aws_lc_sys::SHA256_TransformBlocks(a.as_mut_ptr(), data[0].as_ptr(), blocks),
