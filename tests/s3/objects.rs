@@ -523,8 +523,8 @@ async fn concurrent_puts_to_same_key() {
 }
 
 /// Large bodies uploaded together have their MD5s computed side by side
-/// (`md5/shared.rs`); each must still get the ETag of its own bytes. The
-/// sizes are not multiples of MD5's 64-byte block.
+/// (`crates/coffer-s3/src/hashing/shared.rs`); each must still get the ETag
+/// of its own bytes. The sizes are not multiples of MD5's 64-byte block.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_large_puts_each_get_the_md5_of_their_own_body() {
     let s = Server::start().await;
