@@ -349,6 +349,9 @@ struct Hashers {
     /// The SHA-256 the request signs (`x-amz-content-sha256`), when s3s
     /// left checking it to the operation.
     signed_sha256: Option<[u8; 32]>,
+    /// SHA-256 is one of the checksums asked for. `hashes` computes it,
+    /// once, whether it is asked for, signed, or both.
+    sha256_asked: bool,
 }
 
 /// A body whose SHA-256 is not the one its request signs: S3's
@@ -367,15 +370,17 @@ impl BodyHasher {
     /// Hashes with MD5 and each of `algorithms`, and checks the body
     /// against `signed_sha256`, if any.
     pub fn new(algorithms: &[Algorithm], signed_sha256: Option<[u8; 32]>) -> BodyHasher {
+        let sha256_asked = algorithms.contains(&Algorithm::Sha256);
         let mut checksum = ChecksumHasher::default();
-        for algorithm in algorithms {
+        for algorithm in algorithms.iter().filter(|algorithm| **algorithm != Algorithm::Sha256) {
             algorithm.enable(&mut checksum);
         }
         BodyHasher {
             state: Arc::new(Mutex::new(Some(Hashers {
-                hashes: BodyHashes::new(signed_sha256.is_some()),
+                hashes: BodyHashes::new(signed_sha256.is_some() || sha256_asked),
                 checksum,
                 signed_sha256,
+                sha256_asked,
             }))),
         }
     }
@@ -413,7 +418,7 @@ impl BodyHasher {
             .take()
             .expect("a body is hashed once");
         let (md5, sha256) = hashers.hashes.finalize().await;
-        if sha256 != hashers.signed_sha256 {
+        if hashers.signed_sha256.is_some_and(|signed| sha256 != Some(signed)) {
             return Err(SignedSha256Mismatch);
         }
         let sums = hashers.checksum.finalize();
@@ -422,7 +427,7 @@ impl BodyHasher {
             crc32c: sums.checksum_crc32c,
             crc64nvme: sums.checksum_crc64nvme,
             sha1: sums.checksum_sha1,
-            sha256: sums.checksum_sha256,
+            sha256: sha256.filter(|_| hashers.sha256_asked).map(|sum| BASE64.encode(sum)),
             checksum_type: Some("FULL_OBJECT".to_owned()),
         };
         Ok(Digest { md5, checksums })
