@@ -136,7 +136,7 @@ fn lanes(c: &mut Criterion) {
             b.iter(|| {
                 let mut states = [[0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476]; hashing::md5_lanes::LANES];
                 let lanes = std::array::from_fn(|lane| &data[(lane % bodies) * len..][..len]);
-                kernel(&mut states, lanes, len / 64);
+                kernel.md5(&mut states, lanes, len / 64);
                 black_box(states)
             })
         });
@@ -174,6 +174,45 @@ fn sha256_interleaved(c: &mut Criterion) {
     group.finish();
 }
 
+/// 8 MiB as three and as four bodies, each hashed with MD5 in the lanes
+/// and with SHA-256, as a round of signed PUTs hashes them: one pass after
+/// the other, and the SHA-256s run between the MD5 steps.
+fn md5_and_sha256(c: &mut Criterion) {
+    let Some(kernel) = hashing::md5_lanes::kernel() else {
+        return;
+    };
+    if !hashing::sha256_ni::available() {
+        return;
+    }
+    let mut group = c.benchmark_group("md5_and_sha256");
+    let data = body(LARGE);
+    group.throughput(Throughput::Bytes(LARGE as u64));
+    for bodies in [3, 4] {
+        let len = LARGE / bodies / 64 * 64;
+        let copies: Vec<Vec<u8>> = (0..bodies).map(|body| data[body * len..][..len].to_vec()).collect();
+        for beside in [false, true] {
+            let name = if beside { "beside" } else { "one_after_the_other" };
+            group.bench_function(format!("{name}_{bodies}_bodies"), |b| {
+                b.iter(|| {
+                    let mut states = [[0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476]; hashing::md5_lanes::LANES];
+                    let lanes = std::array::from_fn(|lane| &copies[lane % bodies][..]);
+                    let mut sha256_states = vec![[0u32; 8]; bodies];
+                    let slices: Vec<&[u8]> = copies.iter().map(Vec::as_slice).collect();
+                    let mut refs: Vec<&mut [u32; 8]> = sha256_states.iter_mut().collect();
+                    if beside {
+                        kernel.md5_and_sha256(&mut states, lanes, &mut refs, &slices, len / 64);
+                    } else {
+                        kernel.md5(&mut states, lanes, len / 64);
+                        hashing::sha256_ni::compress(&mut refs, &slices, len / 64);
+                    }
+                    black_box((states, sha256_states))
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
 fn size_name(len: usize) -> &'static str {
     match len {
         SMALL => "4KiB",
@@ -190,6 +229,6 @@ criterion_group! {
         .sample_size(10)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_millis(1500));
-    targets = body_hasher, hashes, lanes, sha256_interleaved
+    targets = body_hasher, hashes, lanes, sha256_interleaved, md5_and_sha256
 }
 criterion_main!(benches);

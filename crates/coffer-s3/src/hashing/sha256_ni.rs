@@ -9,8 +9,11 @@
 //! [`compress`] therefore takes bodies three at a time, and hands a body
 //! left alone to AWS-LC's own block function, faster than this kernel for
 //! one (1.61 GiB/s) (`cargo bench -p coffer-s3 --bench checksum --
-//! sha256_ni`). The steps are FIPS 180-4's, laid out for SHA-NI as Intel
-//! describes it: the state as the (A, B, E, F) and (C, D, G, H) halves.
+//! sha256_ni`). [`Lanes`] holds the bodies' states and runs their rounds a
+//! quad at a time, for this kernel and for [`super::md5_lanes`], which runs
+//! them between its MD5 steps. The steps are FIPS 180-4's, laid out for
+//! SHA-NI as Intel describes it: the state as the (A, B, E, F) and (C, D,
+//! G, H) halves.
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
@@ -82,21 +85,144 @@ const K: [u32; 64] = [
     0xc67178f2,
 ];
 
-/// Four rounds of each body, the message words `w` (plus the constants
-/// of rounds `4 * quad ..`) in each.
+/// The SHA-256s of `N` bodies in registers, run a quad of rounds (four
+/// rounds of each body) at a time. A block is [`Lanes::start_block`], the
+/// quads 0 to 15 in order, then [`Lanes::end_block`]; between the quads the
+/// caller may run work of its own, which the core overlaps with these
+/// rounds ([`super::md5_lanes`] runs MD5's steps there).
 #[cfg(target_arch = "x86_64")]
-#[inline(always)]
-unsafe fn rounds4<const N: usize>(quad: usize, abef: &mut [__m128i; N], cdgh: &mut [__m128i; N], w: &[__m128i; N]) {
-    // SAFETY (for the whole function): the caller runs where SHA-NI exists,
-    // and `quad` < 16 keeps the load inside `K`.
-    unsafe {
-        let k = _mm_loadu_si128(K.as_ptr().add(4 * quad).cast());
-        let wk: [__m128i; N] = std::array::from_fn(|body| _mm_add_epi32(w[body], k));
-        for body in 0..N {
-            cdgh[body] = _mm_sha256rnds2_epu32(cdgh[body], abef[body], wk[body]);
+pub(super) struct Lanes<'a, const N: usize> {
+    abef: [__m128i; N],
+    cdgh: [__m128i; N],
+    /// The state before the block, added back at its end.
+    before: ([__m128i; N], [__m128i; N]),
+    /// The message schedule's last sixteen words, four to a vector.
+    w: [[__m128i; N]; 4],
+    data: [&'a [u8]; N],
+}
+
+#[cfg(target_arch = "x86_64")]
+impl<'a, const N: usize> Lanes<'a, N> {
+    /// Loads each body's state (`states` holds `N`).
+    ///
+    /// # Safety
+    /// The CPU has SHA-NI, SSE4.1 and SSSE3, and every body of `data` holds
+    /// every block later started.
+    #[inline(always)]
+    pub(super) unsafe fn load(states: &[&mut State], data: [&'a [u8]; N]) -> Lanes<'a, N> {
+        // SAFETY: the caller's promise covers the instructions, and each
+        // state is eight words, two vectors.
+        unsafe {
+            let mut lanes = Lanes {
+                abef: [_mm_setzero_si128(); N],
+                cdgh: [_mm_setzero_si128(); N],
+                before: ([_mm_setzero_si128(); N], [_mm_setzero_si128(); N]),
+                w: [[_mm_setzero_si128(); N]; 4],
+                data,
+            };
+            for (body, state) in states.iter().enumerate() {
+                let state: *const __m128i = state.as_ptr().cast();
+                let dcba = _mm_shuffle_epi32(_mm_loadu_si128(state), 0xB1);
+                let hgfe = _mm_shuffle_epi32(_mm_loadu_si128(state.add(1)), 0x1B);
+                lanes.abef[body] = _mm_alignr_epi8(dcba, hgfe, 8);
+                lanes.cdgh[body] = _mm_blend_epi16(hgfe, dcba, 0xF0);
+            }
+            lanes
         }
-        for body in 0..N {
-            abef[body] = _mm_sha256rnds2_epu32(abef[body], cdgh[body], _mm_shuffle_epi32(wk[body], 0x0E));
+    }
+
+    /// Reads block `block` of each body's data.
+    ///
+    /// # Safety
+    /// As for [`Lanes::load`].
+    #[inline(always)]
+    pub(super) unsafe fn start_block(&mut self, block: usize) {
+        // Message words are big-endian.
+        // SAFETY: the caller's promise covers the instructions and the loads.
+        unsafe {
+            let byte_swap = _mm_set_epi64x(0x0C0D_0E0F_0809_0A0B, 0x0405_0607_0001_0203);
+            self.before = (self.abef, self.cdgh);
+            for quad in 0..4 {
+                for body in 0..N {
+                    let words: *const __m128i = self.data[body].as_ptr().add(block * 64 + quad * 16).cast();
+                    self.w[quad][body] = _mm_shuffle_epi8(_mm_loadu_si128(words), byte_swap);
+                }
+            }
+        }
+    }
+
+    /// Rounds `4 * quad` to `4 * quad + 3` of each body; from quad 4 on,
+    /// the message words they need are scheduled first.
+    ///
+    /// # Safety
+    /// As for [`Lanes::load`], inside a started block.
+    #[inline(always)]
+    // Four rows of `w` and both halves of the state are indexed by body
+    // together; iterators would zip five of them.
+    #[allow(clippy::needless_range_loop)]
+    pub(super) unsafe fn quad(&mut self, quad: usize) {
+        // SAFETY: the caller's promise covers the instructions, and
+        // `quad` < 16 keeps the load inside `K`.
+        unsafe {
+            let slot = quad % 4;
+            // Loops, not `array::from_fn`: a closure would not have this
+            // CPU's features, and its SHA instructions would stay calls.
+            let w = &mut self.w;
+            if quad >= 4 {
+                for body in 0..N {
+                    let sigma0 = _mm_sha256msg1_epu32(w[slot][body], w[(slot + 1) % 4][body]);
+                    let w7 = _mm_alignr_epi8(w[(slot + 3) % 4][body], w[(slot + 2) % 4][body], 4);
+                    w[slot][body] = _mm_sha256msg2_epu32(_mm_add_epi32(sigma0, w7), w[(slot + 3) % 4][body]);
+                }
+            }
+            let k = _mm_loadu_si128(K.as_ptr().add(4 * quad).cast());
+            for body in 0..N {
+                let wk = _mm_add_epi32(w[slot][body], k);
+                self.cdgh[body] = _mm_sha256rnds2_epu32(self.cdgh[body], self.abef[body], wk);
+                self.abef[body] = _mm_sha256rnds2_epu32(self.abef[body], self.cdgh[body], _mm_shuffle_epi32(wk, 0x0E));
+                // Keeps the quad in its place among the caller's work:
+                // left to itself, LLVM gathers a block's rounds together.
+                std::arch::asm!(
+                    "/* {0} {1} */",
+                    inout(xmm_reg) self.abef[body],
+                    inout(xmm_reg) self.cdgh[body],
+                    options(nomem, nostack, preserves_flags)
+                );
+            }
+        }
+    }
+
+    /// Adds the state from before the block, after its sixteen quads.
+    ///
+    /// # Safety
+    /// As for [`Lanes::load`].
+    #[inline(always)]
+    pub(super) unsafe fn end_block(&mut self) {
+        // SAFETY: the caller's promise covers the instructions.
+        unsafe {
+            for body in 0..N {
+                self.abef[body] = _mm_add_epi32(self.abef[body], self.before.0[body]);
+                self.cdgh[body] = _mm_add_epi32(self.cdgh[body], self.before.1[body]);
+            }
+        }
+    }
+
+    /// Writes each body's state back.
+    ///
+    /// # Safety
+    /// As for [`Lanes::load`].
+    #[inline(always)]
+    pub(super) unsafe fn store(&self, states: &mut [&mut State]) {
+        // SAFETY: the caller's promise covers the instructions, and each
+        // state is eight words, two vectors.
+        unsafe {
+            for (body, state) in states.iter_mut().enumerate() {
+                let feba = _mm_shuffle_epi32(self.abef[body], 0x1B);
+                let dchg = _mm_shuffle_epi32(self.cdgh[body], 0xB1);
+                let state: *mut __m128i = state.as_mut_ptr().cast();
+                _mm_storeu_si128(state, _mm_blend_epi16(feba, dchg, 0xF0));
+                _mm_storeu_si128(state.add(1), _mm_alignr_epi8(dchg, feba, 8));
+            }
         }
     }
 }
@@ -105,54 +231,19 @@ unsafe fn rounds4<const N: usize>(quad: usize, abef: &mut [__m128i; N], cdgh: &m
 /// the others', so the core overlaps them.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "sha,sse4.1,ssse3")]
-unsafe fn interleaved<const N: usize>(states: [&mut State; N], data: [&[u8]; N], blocks: usize) {
-    // SAFETY (for the whole function): the caller checked the CPU and that
-    // each body holds `blocks` blocks, so every load is in bounds.
+unsafe fn interleaved<const N: usize>(mut states: [&mut State; N], data: [&[u8]; N], blocks: usize) {
+    // SAFETY: the caller checked the CPU and that each body holds `blocks`
+    // blocks.
     unsafe {
-        let mut abef = [_mm_setzero_si128(); N];
-        let mut cdgh = [_mm_setzero_si128(); N];
-        for body in 0..N {
-            let state: *const __m128i = states[body].as_ptr().cast();
-            let dcba = _mm_shuffle_epi32(_mm_loadu_si128(state), 0xB1);
-            let hgfe = _mm_shuffle_epi32(_mm_loadu_si128(state.add(1)), 0x1B);
-            abef[body] = _mm_alignr_epi8(dcba, hgfe, 8);
-            cdgh[body] = _mm_blend_epi16(hgfe, dcba, 0xF0);
-        }
-        // Message words are big-endian.
-        let byte_swap = _mm_set_epi64x(0x0C0D_0E0F_0809_0A0B, 0x0405_0607_0001_0203);
+        let mut lanes = Lanes::load(&states[..], data);
         for block in 0..blocks {
-            let (abef_before, cdgh_before) = (abef, cdgh);
-            let mut w: [[__m128i; N]; 4] = std::array::from_fn(|quad| {
-                std::array::from_fn(|body| {
-                    let words: *const __m128i = data[body].as_ptr().add(block * 64 + quad * 16).cast();
-                    _mm_shuffle_epi8(_mm_loadu_si128(words), byte_swap)
-                })
-            });
-            for (quad, words) in w.iter().enumerate() {
-                rounds4(quad, &mut abef, &mut cdgh, words);
+            lanes.start_block(block);
+            for quad in 0..16 {
+                lanes.quad(quad);
             }
-            for quad in 4..16 {
-                let slot = quad % 4;
-                let next: [__m128i; N] = std::array::from_fn(|body| {
-                    let sigma0 = _mm_sha256msg1_epu32(w[slot][body], w[(slot + 1) % 4][body]);
-                    let w7 = _mm_alignr_epi8(w[(slot + 3) % 4][body], w[(slot + 2) % 4][body], 4);
-                    _mm_sha256msg2_epu32(_mm_add_epi32(sigma0, w7), w[(slot + 3) % 4][body])
-                });
-                w[slot] = next;
-                rounds4(quad, &mut abef, &mut cdgh, &w[slot]);
-            }
-            for body in 0..N {
-                abef[body] = _mm_add_epi32(abef[body], abef_before[body]);
-                cdgh[body] = _mm_add_epi32(cdgh[body], cdgh_before[body]);
-            }
+            lanes.end_block();
         }
-        for body in 0..N {
-            let feba = _mm_shuffle_epi32(abef[body], 0x1B);
-            let dchg = _mm_shuffle_epi32(cdgh[body], 0xB1);
-            let state: *mut __m128i = states[body].as_mut_ptr().cast();
-            _mm_storeu_si128(state, _mm_blend_epi16(feba, dchg, 0xF0));
-            _mm_storeu_si128(state.add(1), _mm_alignr_epi8(dchg, feba, 8));
-        }
+        lanes.store(&mut states);
     }
 }
 

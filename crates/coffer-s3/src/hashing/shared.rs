@@ -5,10 +5,10 @@
 //! while a round has the body) rather than hashed as they pass. When one
 //! body holds [`HOLD`], its task takes every other body that holds at least
 //! a quarter of that, and hashes the bytes they all have: their MD5s in the
-//! lanes of one vector ([`super::md5_lanes`]), and the SHA-256s of those
-//! whose request signs one interleaved on the SHA unit
-//! ([`super::sha256_ni`]), a slice of the bytes at a time so that both read
-//! it from the core's cache. Four uploads cost about what two cost on their
+//! lanes of one vector, and the SHA-256s of those whose request signs one
+//! between the MD5 steps, on the SHA unit ([`super::md5_lanes`]), a slice
+//! of the bytes at a time so that the kernel reads it from the core's
+//! cache. Four uploads cost about what two cost on their
 //! own. What a body holds beyond the common length waits for the next
 //! round. A body that finds no company waits for some while it may hold
 //! more, then is hashed on its own, so one upload alone is no slower; and
@@ -341,12 +341,13 @@ impl Shared {
                 let lane = lane.min(round.len() - 1);
                 cursors[lane].bytes(&round[lane].chunks)
             });
-            (self.kernel)(&mut md5_states, data, run);
             if self.sha256_ni {
                 let slices: Vec<&[u8]> = sha256s.iter().map(|(at, _)| data[*at]).collect();
                 let mut states: Vec<&mut sha256_ni::State> = sha256_states.iter_mut().collect();
-                sha256_ni::compress(&mut states, &slices, run);
+                self.kernel
+                    .md5_and_sha256(&mut md5_states, data, &mut states, &slices, run);
             } else {
+                self.kernel.md5(&mut md5_states, data, run);
                 for (at, sha256) in &mut sha256s {
                     sha256.update(&data[*at][..run * 64]);
                 }
