@@ -8,18 +8,21 @@
 //! lanes of one vector, and the SHA-256s of those whose request signs one
 //! between the MD5 steps, on the SHA unit ([`super::md5_lanes`]), a slice
 //! of the bytes at a time so that the kernel reads it from the core's
-//! cache. Four uploads cost about what two cost on their
-//! own. What a body holds beyond the common length waits for the next
-//! round. A body that finds no company waits for some while it may hold
-//! more, then is hashed on its own, so one upload alone is no slower; and
-//! a body stays on its own until it passes [`HOLD`], so small bodies never
-//! touch the shared state. A body that holds [`RUN_AHEAD`] while a round
-//! has it waits for the round asynchronously ([`BodyHashes::caught_up`]):
-//! a worker thread blocked on it would stall the other requests it serves
-//! (17% of the machine idle during 64 MiB PUTs at c4, 11% without). hyper
-//! hands a large body over in pieces of up to 408 KiB, which is why
-//! [`HOLD`] is several of them: with less, bodies seldom held anything at
-//! the same time.
+//! cache. Four uploads cost about what two cost on their own. What a body
+//! holds beyond the common length waits for the next round. A body that
+//! finds no company waits for some while it may hold more, then is hashed
+//! on its own, so one upload alone is no slower; and a body stays on its
+//! own until it passes [`HOLD`], so small bodies never touch the shared
+//! state. Waits are asynchronous, between a body's chunks
+//! ([`BodyHashes::caught_up`]): a worker thread blocked on one would stall
+//! the other requests it serves (17% of the machine idle during 64 MiB
+//! PUTs at c4, 11% without). A body waits when it holds [`RUN_AHEAD`] while
+//! a round has it, and when it holds that much with no company while the
+//! others are in a round (on the other worker): hashed alone, by AWS-LC,
+//! its MD5 and SHA-256 cost 11% of the server's CPU during 64 MiB PUTs at
+//! c4, 3% once it waited for the others. hyper hands a large body over in
+//! pieces of up to 408 KiB, which is why [`HOLD`] is several of them: with
+//! less, bodies seldom held anything at the same time.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -38,11 +41,14 @@ const HOLD: usize = 1 << 20;
 /// what it holds at once, on its own.
 const HELD_AT_MOST: usize = 64 << 20;
 /// How far a body may run ahead while a round is hashing it, before its
-/// next chunk waits for that round to end.
+/// next chunk waits for that round to end; and how much a body with no
+/// company holds before it waits for the others' round to end.
 const RUN_AHEAD: usize = 2 * HOLD;
-/// The blocks of each body a round hashes with MD5 before it hashes the
-/// same blocks with SHA-256: 16 KiB a body, so the second pass finds them
-/// in the core's cache.
+/// How much a body with no company holds before it is hashed on its own.
+const ALONE_PAST: usize = 4 * HOLD;
+/// The blocks of each body one kernel call hashes: 16 KiB a body, so that
+/// where the SHA-256s run after the MD5 lanes rather than between their
+/// steps (no SHA-NI), they find the blocks in the core's cache.
 const SLICE_BLOCKS: usize = 256;
 
 /// The hashes of one body: its MD5 and, if asked for, its SHA-256.
@@ -108,8 +114,9 @@ impl BodyHashes {
         }
     }
 
-    /// Resolves once the body may take more chunks: at once, unless a
-    /// round has it and it holds [`RUN_AHEAD`] already. The caller waits for
+    /// Resolves once the body may take more chunks: at once, unless it
+    /// holds [`RUN_AHEAD`] already and a round has it, or others are in a
+    /// round it could not join ([`Wait`]). The caller waits for
     /// it between chunks, so that a body runs ahead of its hashing by a
     /// bounded amount without blocking a worker thread.
     pub fn caught_up(&self) -> impl Future<Output = ()> + Send + use<> {
@@ -118,11 +125,17 @@ impl BodyHashes {
             _ => None,
         };
         async move {
-            if let Some(id) = id {
-                shared()
-                    .until(id, |body| body.hashes.is_some() || body.held_len < RUN_AHEAD)
-                    .await;
-            }
+            let Some(id) = id else {
+                return;
+            };
+            let mut waited = false;
+            shared()
+                .until(|bodies| match bodies.wait(id) {
+                    Wait::No => true,
+                    Wait::ForItsRound => false,
+                    Wait::ForCompany => std::mem::replace(&mut waited, true),
+                })
+                .await;
         }
     }
 
@@ -228,8 +241,13 @@ impl Shared {
         }
         let alone = bodies.held > HELD_AT_MOST;
         // With no company free (the others may all be in a round on another
-        // worker), the body waits for some while it may still hold more.
-        if !alone && held_len < RUN_AHEAD && !bodies.by_id.iter().any(|(other, body)| may_join(id, *other, body)) {
+        // worker), the body waits for some while it may still hold more:
+        // past RUN_AHEAD, for the others' round to end
+        // ([`BodyHashes::caught_up`]).
+        if !alone
+            && !bodies.by_id.iter().any(|(other, body)| may_join(id, *other, body))
+            && (held_len < RUN_AHEAD || bodies.wait(id) == Wait::ForCompany)
+        {
             return;
         }
         let round = take_round(&mut bodies, id, alone);
@@ -238,16 +256,16 @@ impl Shared {
         self.end_round(round);
     }
 
-    /// Waits until the body `id` is as `ready` asks: a round ends whenever
-    /// it changes.
-    async fn until(&self, id: u64, ready: impl Fn(&Body) -> bool) {
+    /// Waits until the bodies are as `ready` asks, asking again whenever a
+    /// round ends (which is when a body's state changes).
+    async fn until(&self, mut ready: impl FnMut(&Bodies) -> bool) {
         loop {
             let round_ended = self.round_ended.notified();
             let mut round_ended = std::pin::pin!(round_ended);
             // Registered before the check, so that a round ending between
             // the check and the wait still wakes this one.
             round_ended.as_mut().enable();
-            if self.lock().by_id.get(&id).is_none_or(&ready) {
+            if ready(&self.lock()) {
                 return;
             }
             round_ended.await;
@@ -258,7 +276,8 @@ impl Shared {
     /// in a round with the others, unless that is little.
     async fn finish(&self, id: u64) -> ([u8; 16], Option<[u8; 32]>) {
         loop {
-            self.until(id, |body| body.hashes.is_some()).await;
+            self.until(|bodies| bodies.by_id.get(&id).is_none_or(|body| body.hashes.is_some()))
+                .await;
             let mut bodies = self.lock();
             if bodies.by_id[&id].hashes.is_none() {
                 continue;
@@ -433,6 +452,40 @@ fn take_round(bodies: &mut Bodies, id: u64, alone: bool) -> Vec<Taken> {
     round
 }
 
+/// What a body's next chunk waits for.
+#[derive(Debug, PartialEq)]
+enum Wait {
+    No,
+    /// The round that has the body, which holds [`RUN_AHEAD`].
+    ForItsRound,
+    /// The end of a round of others, since the body holds [`RUN_AHEAD`]
+    /// and none is free to join it; then it goes on, so that rounds ending
+    /// one after another never starve it.
+    ForCompany,
+}
+
+impl Bodies {
+    fn wait(&self, id: u64) -> Wait {
+        let Some(body) = self.by_id.get(&id) else {
+            return Wait::No;
+        };
+        if body.held_len < RUN_AHEAD {
+            Wait::No
+        } else if body.hashes.is_none() {
+            Wait::ForItsRound
+        } else if body.held_len < ALONE_PAST
+            && self
+                .by_id
+                .iter()
+                .any(|(other, body)| *other != id && body.hashes.is_none())
+        {
+            Wait::ForCompany
+        } else {
+            Wait::No
+        }
+    }
+}
+
 /// Whether the body `other` may join a round of the body `id`: it is in no
 /// round and holds at least a quarter of [`HOLD`].
 fn may_join(id: u64, other: u64, body: &Body) -> bool {
@@ -535,6 +588,7 @@ impl Cursor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use futures::FutureExt;
     use futures::executor::block_on;
 
     fn body(len: usize, seed: usize) -> Bytes {
@@ -598,6 +652,62 @@ mod tests {
             (Md5::checksum(&first), Some(Sha256::checksum(&first)))
         );
         assert_eq!(block_on(second_hashes.finalize()), (Md5::checksum(&second), None));
+    }
+
+    #[test]
+    fn a_body_with_no_company_past_run_ahead_waits_for_the_others_round() {
+        if SHARED.is_none() {
+            return;
+        }
+        let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (first, second) = (body(ALONE_PAST + 4 * HOLD, 3), body(2 * HOLD, 4));
+        let (mut first_hashes, mut second_hashes) = (BodyHashes::new(true), BodyHashes::new(true));
+        second_hashes.update(&second.slice(..HOLD + 1));
+        first_hashes.update(&first.slice(..HOLD + 1));
+        let (Mode::Shared(first_id), Mode::Shared(second_id)) = (&first_hashes.0, &second_hashes.0) else {
+            panic!("bodies past HOLD are shared");
+        };
+        let (first_id, second_id) = (*first_id, *second_id);
+        assert!(held_len(first_id) < 64, "the two bodies were hashed in one round");
+        // The second is in a round, as on another worker: the first, past
+        // RUN_AHEAD, holds on and waits for that round rather than hash alone.
+        second_hashes.update(&second.slice(HOLD + 1..HOLD + HOLD / 2));
+        let round = take_round(&mut shared().lock(), second_id, true);
+        let ahead = HOLD + 1 + RUN_AHEAD;
+        first_hashes.update(&first.slice(HOLD + 1..ahead));
+        assert!(
+            held_len(first_id) >= RUN_AHEAD,
+            "a body with the others in a round holds on"
+        );
+        let mut caught_up = Box::pin(first_hashes.caught_up());
+        assert!(
+            (&mut caught_up).now_or_never().is_none(),
+            "its next chunk waits for the round"
+        );
+        shared().end_round(shared().hash(round));
+        assert!(
+            (&mut caught_up).now_or_never().is_some(),
+            "the round's end lets it go on"
+        );
+        // The second is free and holds enough: the first's next chunk takes
+        // it into a round of the two.
+        first_hashes.update(&first.slice(ahead..ahead + 1));
+        assert!(held_len(second_id) < 64, "the first took the second into its round");
+        // Past ALONE_PAST a body with no company is hashed alone, round or not.
+        let round = take_round(&mut shared().lock(), second_id, true);
+        first_hashes.update(&first.slice(ahead + 1..ahead + 1 + ALONE_PAST));
+        assert_eq!(held_len(first_id), 0, "past ALONE_PAST a body hashes alone");
+        shared().end_round(shared().hash(round));
+        first_hashes.update(&first.slice(ahead + 1 + ALONE_PAST..));
+        second_hashes.update(&second.slice(HOLD + HOLD / 2..));
+        assert_eq!(
+            block_on(first_hashes.finalize()),
+            (Md5::checksum(&first), Some(Sha256::checksum(&first)))
+        );
+        assert_eq!(
+            block_on(second_hashes.finalize()),
+            (Md5::checksum(&second), Some(Sha256::checksum(&second)))
+        );
     }
 
     /// Bodies on threads of their own, in chunks of awkward sizes (empty,
