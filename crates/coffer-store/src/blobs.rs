@@ -8,7 +8,6 @@
 use std::fs;
 use std::io::{self, SeekFrom};
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use coffer_engine::{ByteRange, ByteStream, EngineError, EngineResult, ObjectRecord, Segment};
@@ -136,9 +135,7 @@ impl Blobs {
             }
             if gathered_len >= WRITE_BUFFER_BYTES {
                 self.check_room(gathered_len)?;
-                file.write(std::mem::take(&mut gathered), gathered_len)
-                    .await
-                    .map_err(write_error)?;
+                file.write(std::mem::take(&mut gathered)).await.map_err(write_error)?;
                 gathered_len = 0;
             }
         }
@@ -149,7 +146,7 @@ impl Blobs {
         }
         if !gathered.is_empty() {
             self.check_room(gathered_len)?;
-            file.write(gathered, gathered_len).await.map_err(write_error)?;
+            file.write(gathered).await.map_err(write_error)?;
         }
         file.settle().await.map_err(write_error)?;
         crash_point!("before-data-fsync");
@@ -449,67 +446,214 @@ fn read_file(file: tokio::fs::File, len: u64) -> ByteStream {
 }
 
 /// A staging file being written. The chunks of each [`WRITE_BUFFER_BYTES`]
-/// go to the blocking pool as they came, owned, and are written in one
-/// gathered write while the next ones arrive: a plain body is not copied
-/// on its way to the page cache (a `tokio::fs::File` copies every write
-/// into a buffer of its own first). Every [`WRITEBACK_BYTES`] of a large
-/// body are handed to the disk while the rest still arrives, so that the
-/// fsync has little left to wait for: only a hint, from the blocking pool
-/// so that a request's worker never waits for the disk's queue. The fsync
-/// is what makes the data durable, and a failure of the hint is left for
-/// it to report.
+/// go to the blocking pool as they came, owned, and are written there while
+/// the next ones arrive.
+///
+/// The file is opened for direct I/O (`O_DIRECT`): each piece is copied
+/// into a buffer aligned as direct I/O asks and goes from there straight
+/// to the disk, past the page cache; only the body's last bytes beyond a
+/// whole [`DIRECT_ALIGN`] go through the cache. The cache's work on every
+/// page (allocating it, charging it, dirtying it, writing it back) costs
+/// more than the copy: 64 MiB PUTs at c4 ran at 1,261–1,277 MiB/s direct
+/// against 1,033–1,061 through the cache, on 1.43 server cores against
+/// 1.52. MinIO writes large objects the same way.
+///
+/// Where the file system refuses direct I/O (`EINVAL`: tmpfs before Linux
+/// 6.6, or a device whose blocks are larger than [`DIRECT_ALIGN`]), the
+/// file goes through the page cache: its chunks in one gathered write, with
+/// no copy of ours, and every [`WRITEBACK_BYTES`] handed to the disk while
+/// the rest still arrives, so that the fsync has little left to wait for
+/// (a hint only: the fsync makes the data durable, and reports what the
+/// hint could not do).
 struct StagingFile {
-    file: Arc<fs::File>,
-    /// The write of the previous buffer, if it may not have finished.
-    in_flight: Option<tokio::task::JoinHandle<io::Result<()>>>,
-    written: u64,
-    /// How far writeback has been started.
-    handed: u64,
+    /// The file and what has been written to it; the blocking pool has it
+    /// while a write is in flight.
+    writer: Option<Writer>,
+    /// The write of the previous piece, if it may not have finished.
+    in_flight: Option<tokio::task::JoinHandle<(Writer, io::Result<()>)>>,
 }
 
 impl StagingFile {
     async fn create(path: PathBuf) -> io::Result<StagingFile> {
-        let file = tokio::task::spawn_blocking(move || fs::File::create(path))
+        let writer = tokio::task::spawn_blocking(move || Writer::create(path))
             .await
             .map_err(io::Error::other)??;
         Ok(StagingFile {
-            file: Arc::new(file),
+            writer: Some(writer),
             in_flight: None,
-            written: 0,
-            handed: 0,
         })
     }
 
-    /// Starts writing `chunks` (`len` bytes) once the previous write has
-    /// finished, and starts the writeback of the next step once a whole
-    /// buffer has been written past it.
-    async fn write(&mut self, chunks: Vec<Bytes>, len: usize) -> io::Result<()> {
+    /// Starts writing `chunks` once the previous write has finished.
+    async fn write(&mut self, chunks: Vec<Bytes>) -> io::Result<()> {
         self.settle().await?;
-        self.written += len as u64;
-        let file = Arc::clone(&self.file);
-        self.in_flight = Some(tokio::task::spawn_blocking(move || write_gathered(&file, &chunks)));
-        if self.written - self.handed >= WRITEBACK_BYTES + WRITE_BUFFER_BYTES as u64 {
-            let (file, offset) = (Arc::clone(&self.file), self.handed);
-            tokio::task::spawn_blocking(move || start_writeback(&file, offset, WRITEBACK_BYTES));
-            self.handed += WRITEBACK_BYTES;
-        }
+        let mut writer = self.writer.take().expect("no write in flight after settling");
+        self.in_flight = Some(tokio::task::spawn_blocking(move || {
+            let written = writer.write(&chunks);
+            (writer, written)
+        }));
         Ok(())
     }
 
     /// Waits for the last write started.
     async fn settle(&mut self) -> io::Result<()> {
-        match self.in_flight.take() {
-            Some(write) => write.await.map_err(io::Error::other)?,
-            None => Ok(()),
+        let Some(write) = self.in_flight.take() else {
+            return Ok(());
+        };
+        let (writer, written) = write.await.map_err(io::Error::other)?;
+        self.writer = Some(writer);
+        written
+    }
+
+    /// Writes what is left and fsyncs the file (after
+    /// [`StagingFile::settle`]).
+    async fn sync(mut self) -> io::Result<()> {
+        let mut writer = self.writer.take().expect("no write in flight after settling");
+        tokio::task::spawn_blocking(move || {
+            writer.finish()?;
+            writer.file.sync_all()
+        })
+        .await
+        .map_err(io::Error::other)?
+    }
+}
+
+/// The alignment of direct I/O's buffers, offsets and lengths: a page, the
+/// largest logical block of common disks.
+const DIRECT_ALIGN: usize = 4096;
+/// `EINVAL`: the file system refuses direct I/O, or its alignment.
+const INVALID_ERRNO: i32 = 22;
+
+/// A staging file's writes, on the blocking pool.
+struct Writer {
+    file: fs::File,
+    /// Bytes written so far.
+    written: u64,
+    /// How far writeback has been started, through the page cache.
+    handed: u64,
+    /// With direct I/O: the pieces copied in, and the bytes past the last
+    /// whole [`DIRECT_ALIGN`] kept for the next write.
+    aligned: Option<AlignedBuffer>,
+}
+
+impl Writer {
+    fn create(path: PathBuf) -> io::Result<Writer> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let direct = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .custom_flags(libc::O_DIRECT)
+            .open(&path);
+        let (file, aligned) = match direct {
+            Ok(file) => (file, Some(AlignedBuffer::default())),
+            Err(err) if err.raw_os_error() == Some(INVALID_ERRNO) => (fs::File::create(path)?, None),
+            Err(err) => return Err(err),
+        };
+        Ok(Writer {
+            file,
+            written: 0,
+            handed: 0,
+            aligned,
+        })
+    }
+
+    fn write(&mut self, chunks: &[Bytes]) -> io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        let Some(aligned) = &mut self.aligned else {
+            write_gathered(&self.file, chunks)?;
+            self.written += chunks.iter().map(|chunk| chunk.len() as u64).sum::<u64>();
+            if self.written - self.handed >= WRITEBACK_BYTES + WRITE_BUFFER_BYTES as u64 {
+                start_writeback(&self.file, self.handed, WRITEBACK_BYTES);
+                self.handed += WRITEBACK_BYTES;
+            }
+            return Ok(());
+        };
+        aligned.append(chunks);
+        let whole = aligned.whole();
+        if let Err(err) = self.file.write_all_at(whole, self.written) {
+            if err.raw_os_error() != Some(INVALID_ERRNO) {
+                return Err(err);
+            }
+            // The file system took the file but not this write: the page
+            // cache takes it, and the rest, at the same offsets.
+            stop_direct_io(&self.file)?;
+            self.file.write_all_at(whole, self.written)?;
+        }
+        self.written += whole.len() as u64;
+        aligned.keep_rest();
+        Ok(())
+    }
+
+    /// Writes the bytes past the last whole [`DIRECT_ALIGN`], which direct
+    /// I/O cannot.
+    fn finish(&mut self) -> io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        match &self.aligned {
+            Some(aligned) if !aligned.rest().is_empty() => {
+                stop_direct_io(&self.file)?;
+                self.file.write_all_at(aligned.rest(), self.written)
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Turns direct I/O off for the file's later writes.
+fn stop_direct_io(file: &fs::File) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: fcntl reads and sets the flags of a descriptor `file` keeps
+    // open for the whole call, and touches no memory of ours.
+    let set = unsafe {
+        let flags = libc::fcntl(file.as_raw_fd(), libc::F_GETFL);
+        flags >= 0 && libc::fcntl(file.as_raw_fd(), libc::F_SETFL, flags & !libc::O_DIRECT) == 0
+    };
+    if set { Ok(()) } else { Err(io::Error::last_os_error()) }
+}
+
+/// Bytes that start at an address aligned for direct I/O.
+#[derive(Default)]
+struct AlignedBuffer {
+    bytes: Vec<u8>,
+    /// Where the aligned bytes start in `bytes`.
+    start: usize,
+    len: usize,
+}
+
+impl AlignedBuffer {
+    fn append(&mut self, chunks: &[Bytes]) {
+        let incoming: usize = chunks.iter().map(Bytes::len).sum();
+        if self.start + self.len + incoming > self.bytes.len() {
+            // Room for this write and a little more, so that pieces a
+            // little longer than the last seldom grow it again.
+            let mut bigger = vec![0; (self.len + incoming).next_multiple_of(64 << 10) + DIRECT_ALIGN];
+            let start = bigger.as_ptr().align_offset(DIRECT_ALIGN);
+            bigger[start..start + self.len].copy_from_slice(&self.bytes[self.start..self.start + self.len]);
+            (self.bytes, self.start) = (bigger, start);
+        }
+        for chunk in chunks {
+            let at = self.start + self.len;
+            self.bytes[at..at + chunk.len()].copy_from_slice(chunk);
+            self.len += chunk.len();
         }
     }
 
-    /// Fsyncs what has been written (after [`StagingFile::settle`]).
-    async fn sync(self) -> io::Result<()> {
-        let file = self.file;
-        tokio::task::spawn_blocking(move || file.sync_all())
-            .await
-            .map_err(io::Error::other)?
+    /// The bytes up to the last whole [`DIRECT_ALIGN`].
+    fn whole(&self) -> &[u8] {
+        &self.bytes[self.start..self.start + self.len / DIRECT_ALIGN * DIRECT_ALIGN]
+    }
+
+    /// The bytes past [`AlignedBuffer::whole`].
+    fn rest(&self) -> &[u8] {
+        &self.bytes[self.start + self.whole().len()..self.start + self.len]
+    }
+
+    /// Drops the whole part, moving the rest to the start.
+    fn keep_rest(&mut self) {
+        let whole = self.whole().len();
+        self.bytes
+            .copy_within(self.start + whole..self.start + self.len, self.start);
+        self.len -= whole;
     }
 }
 
@@ -541,4 +685,72 @@ fn start_writeback(file: &fs::File, offset: u64, len: u64) {
             libc::SYNC_FILE_RANGE_WRITE,
         )
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsRawFd;
+
+    fn body(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i * 7 + i / 4099) as u8).collect()
+    }
+
+    /// Writes `bytes` through `writer` in pieces of `piece` bytes, each
+    /// piece in two chunks, and reads the file back.
+    fn written(writer: &mut Writer, path: &std::path::Path, bytes: &[u8], piece: usize) -> Vec<u8> {
+        for part in bytes.chunks(piece) {
+            let (first, second) = part.split_at(part.len() / 3);
+            writer
+                .write(&[Bytes::copy_from_slice(first), Bytes::copy_from_slice(second)])
+                .unwrap();
+        }
+        writer.finish().unwrap();
+        writer.file.sync_all().unwrap();
+        fs::read(path).unwrap()
+    }
+
+    fn is_direct(file: &fs::File) -> bool {
+        // SAFETY: fcntl reads the flags of a descriptor `file` keeps open.
+        unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETFL) & libc::O_DIRECT != 0 }
+    }
+
+    /// Direct I/O where the file system allows it, the page cache where it
+    /// does not, and direct writes the kernel refuses (from a buffer off
+    /// its alignment) taken by the page cache instead: each file holds
+    /// exactly the body, whatever its length and however it came.
+    #[test]
+    fn every_length_reads_back_whole_direct_or_not() {
+        let dir = tempfile::tempdir().unwrap();
+        for len in [0, 1, DIRECT_ALIGN - 1, DIRECT_ALIGN, DIRECT_ALIGN + 1, 300_001] {
+            let bytes = body(len);
+            for piece in [1_000, DIRECT_ALIGN, 70_001] {
+                let path = dir.path().join(format!("{len}-{piece}"));
+                let mut direct = Writer::create(path.clone()).unwrap();
+                let what = format!("{len} bytes in pieces of {piece}");
+                assert_eq!(written(&mut direct, &path, &bytes, piece), bytes, "{what}, direct");
+                if len == DIRECT_ALIGN && direct.aligned.is_some() {
+                    assert!(is_direct(&direct.file), "{what}: whole blocks only, all direct");
+                }
+
+                let mut buffered = Writer::create(path.clone()).unwrap();
+                stop_direct_io(&buffered.file).unwrap();
+                buffered.aligned = None;
+                assert_eq!(written(&mut buffered, &path, &bytes, piece), bytes, "{what}, cached");
+
+                let mut refused = Writer::create(path.clone()).unwrap();
+                let Some(aligned) = &mut refused.aligned else {
+                    continue;
+                };
+                // Room for every piece, so that the buffer never grows
+                // back into alignment.
+                aligned.bytes = vec![0; 4 * 70_001];
+                aligned.start = aligned.bytes.as_ptr().align_offset(DIRECT_ALIGN) + 1;
+                assert_eq!(written(&mut refused, &path, &bytes, piece), bytes, "{what}, refused");
+                if len >= DIRECT_ALIGN {
+                    assert!(!is_direct(&refused.file), "{what}: refused, the file left direct I/O");
+                }
+            }
+        }
+    }
 }
