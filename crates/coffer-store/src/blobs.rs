@@ -22,8 +22,8 @@ use crate::sealed::{
 /// Bodies are written in pieces of at least this size (plus the chunk that
 /// crossed it), so a request holds about this much of its body in memory
 /// besides the piece being written. Small enough that a chunk is still in
-/// the CPU's cache, from hashing, when the kernel copies it into the page
-/// cache: 256 KiB wrote 64 MiB bodies a few percent faster than 1 MiB
+/// the CPU's cache, from hashing, when it is copied for the disk: 256 KiB
+/// wrote 64 MiB bodies a few percent faster than 1 MiB
 /// (`docs/performance.md`).
 const WRITE_BUFFER_BYTES: usize = 256 << 10;
 /// How much of a large body [`StagingFile`] hands to the disk at a time.
