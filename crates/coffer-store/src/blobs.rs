@@ -546,7 +546,7 @@ impl Writer {
             .custom_flags(libc::O_DIRECT)
             .open(&path);
         let (file, aligned) = match direct {
-            Ok(file) => (file, Some(AlignedBuffer::default())),
+            Ok(file) => (file, Some(AlignedBuffer::new())),
             Err(err) if err.raw_os_error() == Some(INVALID_ERRNO) => (fs::File::create(path)?, None),
             Err(err) => return Err(err),
         };
@@ -559,8 +559,7 @@ impl Writer {
     }
 
     fn write(&mut self, chunks: &[Bytes]) -> io::Result<()> {
-        use std::os::unix::fs::FileExt;
-        let Some(aligned) = &mut self.aligned else {
+        if self.aligned.is_none() {
             write_gathered(&self.file, chunks)?;
             self.written += chunks.iter().map(|chunk| chunk.len() as u64).sum::<u64>();
             if self.written - self.handed >= WRITEBACK_BYTES + WRITE_BUFFER_BYTES as u64 {
@@ -568,8 +567,24 @@ impl Writer {
                 self.handed += WRITEBACK_BYTES;
             }
             return Ok(());
-        };
-        aligned.append(chunks);
+        }
+        for chunk in chunks {
+            let mut rest = &chunk[..];
+            while !rest.is_empty() {
+                let aligned = self.aligned.as_mut().expect("direct I/O has its buffer");
+                rest = &rest[aligned.fill(rest)..];
+                if !rest.is_empty() {
+                    self.write_whole()?;
+                }
+            }
+        }
+        self.write_whole()
+    }
+
+    /// Writes the buffer's whole [`DIRECT_ALIGN`]s, keeping the rest.
+    fn write_whole(&mut self) -> io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        let aligned = self.aligned.as_mut().expect("direct I/O has its buffer");
         let whole = aligned.whole();
         if let Err(err) = self.file.write_all_at(whole, self.written) {
             if err.raw_os_error() != Some(INVALID_ERRNO) {
@@ -611,8 +626,9 @@ fn stop_direct_io(file: &fs::File) -> io::Result<()> {
     if set { Ok(()) } else { Err(io::Error::last_os_error()) }
 }
 
-/// Bytes that start at an address aligned for direct I/O.
-#[derive(Default)]
+/// Bytes that start at an address aligned for direct I/O: one allocation
+/// per staging file, of [`WRITE_BUFFER_BYTES`] and the few bytes a write
+/// leaves, so that memory stays flat however the pieces come.
 struct AlignedBuffer {
     bytes: Vec<u8>,
     /// Where the aligned bytes start in `bytes`.
@@ -621,21 +637,19 @@ struct AlignedBuffer {
 }
 
 impl AlignedBuffer {
-    fn append(&mut self, chunks: &[Bytes]) {
-        let incoming: usize = chunks.iter().map(Bytes::len).sum();
-        if self.start + self.len + incoming > self.bytes.len() {
-            // Room for this write and a little more, so that pieces a
-            // little longer than the last seldom grow it again.
-            let mut bigger = vec![0; (self.len + incoming).next_multiple_of(64 << 10) + DIRECT_ALIGN];
-            let start = bigger.as_ptr().align_offset(DIRECT_ALIGN);
-            bigger[start..start + self.len].copy_from_slice(&self.bytes[self.start..self.start + self.len]);
-            (self.bytes, self.start) = (bigger, start);
-        }
-        for chunk in chunks {
-            let at = self.start + self.len;
-            self.bytes[at..at + chunk.len()].copy_from_slice(chunk);
-            self.len += chunk.len();
-        }
+    fn new() -> AlignedBuffer {
+        let bytes = vec![0; WRITE_BUFFER_BYTES + 2 * DIRECT_ALIGN];
+        let start = bytes.as_ptr().align_offset(DIRECT_ALIGN);
+        AlignedBuffer { bytes, start, len: 0 }
+    }
+
+    /// Copies in as much of `bytes` as there is room for, and says how much.
+    fn fill(&mut self, bytes: &[u8]) -> usize {
+        let at = self.start + self.len;
+        let taken = bytes.len().min(self.bytes.len() - at);
+        self.bytes[at..at + taken].copy_from_slice(&bytes[..taken]);
+        self.len += taken;
+        taken
     }
 
     /// The bytes up to the last whole [`DIRECT_ALIGN`].
@@ -718,13 +732,14 @@ mod tests {
     /// Direct I/O where the file system allows it, the page cache where it
     /// does not, and direct writes the kernel refuses (from a buffer off
     /// its alignment) taken by the page cache instead: each file holds
-    /// exactly the body, whatever its length and however it came.
+    /// exactly the body, whatever its length and pieces.
     #[test]
     fn every_length_reads_back_whole_direct_or_not() {
         let dir = tempfile::tempdir().unwrap();
-        for len in [0, 1, DIRECT_ALIGN - 1, DIRECT_ALIGN, DIRECT_ALIGN + 1, 300_001] {
+        for len in [0, 1, DIRECT_ALIGN - 1, DIRECT_ALIGN, DIRECT_ALIGN + 1, 300_001, 700_001] {
             let bytes = body(len);
-            for piece in [1_000, DIRECT_ALIGN, 70_001] {
+            // The last is longer than the buffer: written in several passes.
+            for piece in [1_000, DIRECT_ALIGN, 70_001, 600_001] {
                 let path = dir.path().join(format!("{len}-{piece}"));
                 let mut direct = Writer::create(path.clone()).unwrap();
                 let what = format!("{len} bytes in pieces of {piece}");
@@ -742,10 +757,7 @@ mod tests {
                 let Some(aligned) = &mut refused.aligned else {
                     continue;
                 };
-                // Room for every piece, so that the buffer never grows
-                // back into alignment.
-                aligned.bytes = vec![0; 4 * 70_001];
-                aligned.start = aligned.bytes.as_ptr().align_offset(DIRECT_ALIGN) + 1;
+                aligned.start += 1;
                 assert_eq!(written(&mut refused, &path, &bytes, piece), bytes, "{what}, refused");
                 if len >= DIRECT_ALIGN {
                     assert!(!is_direct(&refused.file), "{what}: refused, the file left direct I/O");
