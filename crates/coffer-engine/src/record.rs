@@ -181,11 +181,14 @@ pub struct EncryptionRecord {
 }
 
 /// One version of an object: its metadata and where its bytes are.
+///
+/// Stored as MessagePack with named fields, in this order: the fields a
+/// listing shows come first, and the listing's reader (`coffer-store`'s
+/// `summary.rs`) stops once it has read them. Records written in another
+/// order read the same, only without that shortcut.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectRecord {
     pub key: String,
-    /// [`NULL_VERSION_ID`] while the bucket is unversioned.
-    pub version_id: String,
     pub size: u64,
     /// Hex MD5 of the body, or of the part MD5s followed by `-N`; unquoted.
     pub etag: String,
@@ -194,24 +197,26 @@ pub struct ObjectRecord {
     /// The id of the user who wrote this version.
     pub owner: String,
     #[serde(default)]
+    pub checksums: Checksums,
+    #[serde(default)]
+    pub storage_class: Option<String>,
+    #[serde(default)]
+    pub delete_marker: bool,
+    /// [`NULL_VERSION_ID`] while the bucket is unversioned.
+    pub version_id: String,
+    #[serde(default)]
     pub content: ContentHeaders,
     /// `x-amz-meta-*` values, keyed by the lower-case name after the prefix.
     #[serde(default)]
     pub user_metadata: BTreeMap<String, String>,
     #[serde(default)]
-    pub checksums: Checksums,
-    #[serde(default)]
     pub segments: Vec<Segment>,
-    #[serde(default)]
-    pub storage_class: Option<String>,
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
     #[serde(default)]
     pub lock: Option<LockRecord>,
     #[serde(default)]
     pub encryption: Option<EncryptionRecord>,
-    #[serde(default)]
-    pub delete_marker: bool,
     /// The version's access control list, as the front end encodes it;
     /// `None` is the default: its owner alone.
     #[serde(default)]

@@ -29,22 +29,52 @@ pub fn decode(mut bytes: &[u8]) -> EngineResult<ObjectSummary> {
     let mut checksums = ListedChecksum::default();
     let mut storage_class = None;
     let mut delete_marker = false;
+    // One bit per listed field read; a record stores them first, so the
+    // walk usually ends once all eight are in, before the fields it skips.
+    let mut read: u8 = 0;
     for _ in 0..fields {
-        match raw_str(input)? {
-            b"key" => key = Some(string(input)?),
-            b"size" => size = rmp::decode::read_int(input).map_err(|_| malformed("size"))?,
-            b"etag" => etag = string(input)?,
+        let bit = match raw_str(input)? {
+            b"key" => {
+                key = Some(string(input)?);
+                0
+            }
+            b"size" => {
+                size = rmp::decode::read_int(input).map_err(|_| malformed("size"))?;
+                1
+            }
+            b"etag" => {
+                etag = string(input)?;
+                2
+            }
             b"last_modified" => {
                 let text = std::str::from_utf8(raw_str(input)?).map_err(|_| malformed("last_modified"))?;
                 last_modified = Some(OffsetDateTime::parse(text, &Rfc3339).map_err(|_| malformed("last_modified"))?);
+                3
             }
-            b"owner" => owner = string(input)?,
-            b"checksums" => checksums = decode_checksums(input)?,
-            b"storage_class" => storage_class = optional_string(input)?,
+            b"owner" => {
+                owner = string(input)?;
+                4
+            }
+            b"checksums" => {
+                checksums = decode_checksums(input)?;
+                5
+            }
+            b"storage_class" => {
+                storage_class = optional_string(input)?;
+                6
+            }
             b"delete_marker" => {
-                delete_marker = rmp::decode::read_bool(input).map_err(|_| malformed("delete_marker"))?
+                delete_marker = rmp::decode::read_bool(input).map_err(|_| malformed("delete_marker"))?;
+                7
             }
-            _ => skip(input)?,
+            _ => {
+                skip(input)?;
+                continue;
+            }
+        };
+        read |= 1 << bit;
+        if read == u8::MAX {
+            break;
         }
     }
     Ok(ObjectSummary {
@@ -188,6 +218,28 @@ mod tests {
         bytes
     }
 
+    /// The stored map with its fields in reverse order, as a record
+    /// written before the listed fields came first may have them: after
+    /// every other field.
+    fn reversed(mut map: &[u8]) -> Vec<u8> {
+        let input = &mut map;
+        let fields = rmp::decode::read_map_len(input).unwrap();
+        let mut pairs = Vec::new();
+        for _ in 0..fields {
+            let name = raw_str(input).unwrap();
+            let before = *input;
+            skip(input).unwrap();
+            pairs.push((name, &before[..before.len() - input.len()]));
+        }
+        let mut bytes = Vec::new();
+        rmp::encode::write_map_len(&mut bytes, fields).unwrap();
+        for (name, value) in pairs.into_iter().rev() {
+            rmp::encode::write_str(&mut bytes, std::str::from_utf8(name).unwrap()).unwrap();
+            bytes.extend_from_slice(value);
+        }
+        bytes
+    }
+
     #[test]
     fn reads_the_listed_fields_past_every_other_kind_of_value() {
         let record = ObjectRecord {
@@ -226,6 +278,11 @@ mod tests {
         };
         let summary = decode(&stored(&record)).unwrap();
         assert_eq!(
+            decode(&reversed(&stored(&record))).unwrap(),
+            summary,
+            "the listed fields after all the others"
+        );
+        assert_eq!(
             summary,
             ObjectSummary {
                 key: record.key.clone(),
@@ -249,8 +306,18 @@ mod tests {
     #[test]
     fn a_cut_or_foreign_record_is_an_error_not_a_panic() {
         let whole = stored(&ObjectRecord::delete_marker("k", "null".into(), "o"));
+        let summary = decode(&whole).unwrap();
+        // The walk ends once it has read the listed fields, which come
+        // first: a record cut after them reads the same, and one cut
+        // before their end is an error.
+        let listed_end = (0..whole.len())
+            .find(|&len| decode(&whole[..len]).is_ok())
+            .expect("the listed fields end before the record does");
         for len in 0..whole.len() {
-            assert!(decode(&whole[..len]).is_err(), "cut at {len}");
+            match decode(&whole[..len]) {
+                Ok(cut) => assert!(len >= listed_end && cut == summary, "cut at {len}"),
+                Err(_) => assert!(len < listed_end, "cut at {len}, past the listed fields"),
+            }
         }
         assert!(decode(&[0xC1]).is_err());
         assert!(decode(&[0x81, 0xA3, b'k', b'e', b'y', 0xDB, 0xFF, 0xFF, 0xFF, 0xFF]).is_err());
