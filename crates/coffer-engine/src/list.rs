@@ -98,6 +98,25 @@ pub struct ListPage<T = ObjectSummary> {
 }
 
 impl<T> ListPage<T> {
+    /// The items of the page, in order, where they are.
+    pub fn items(&self) -> impl Iterator<Item = &T> {
+        self.entries.iter().filter_map(|entry| match entry {
+            ListEntry::Item(item) => Some(&**item),
+            ListEntry::CommonPrefix(_) => None,
+        })
+    }
+
+    /// The common prefixes of the page, in order.
+    pub fn into_prefixes(self) -> Vec<String> {
+        self.entries
+            .into_iter()
+            .filter_map(|entry| match entry {
+                ListEntry::Item(_) => None,
+                ListEntry::CommonPrefix(prefix) => Some(prefix),
+            })
+            .collect()
+    }
+
     /// The items and the common prefixes of the page, apart, in order.
     pub fn split(self) -> (Vec<T>, Vec<String>) {
         let mut items = Vec::new();

@@ -2,7 +2,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use coffer_engine::{Checksums, ListEntry, ListQuery, ListedVersion, ObjectSummary};
+use coffer_engine::{Checksums, ListEntry, ListPage, ListQuery, ListedVersion, ObjectSummary};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use quick_xml::escape::escape;
 use s3s::dto::*;
@@ -137,11 +137,11 @@ impl CofferS3 {
     /// summaries, in the order of S3's own responses. A page holds up to a
     /// thousand: building s3s's `Object` for each and serializing it event
     /// by event took a third of a listing's time.
-    fn write_contents(&self, objects: &[ObjectSummary], encoding: Encoding, with_owner: bool) -> String {
-        let mut out = String::with_capacity(objects.len() * CONTENTS_BYTES_HINT);
+    fn write_contents(&self, page: &ListPage<ObjectSummary>, encoding: Encoding, with_owner: bool) -> String {
+        let mut out = String::with_capacity(page.entries.len() * CONTENTS_BYTES_HINT);
         // The keys of a page mostly share their owner: look each up once.
         let mut owner: Option<(&str, Owner)> = None;
-        for object in objects {
+        for object in page.items() {
             out.push_str("<Contents><Key>");
             encoding.write_text(&mut out, &object.key);
             out.push_str("</Key><LastModified>");
@@ -204,8 +204,8 @@ impl CofferS3 {
             .map_err(from_engine)?;
         let truncated = page.truncated;
         let next_marker = page.entries.last().map(|e| e.sort_key().to_owned());
-        let (objects, prefixes) = page.split();
-        let contents = self.write_contents(&objects, encoding, true);
+        let contents = self.write_contents(&page, encoding, true);
+        let prefixes = page.into_prefixes();
         let output = ListObjectsOutput {
             name: Some(bucket.name),
             prefix: Some(encoding.encode(input.prefix.as_deref().unwrap_or_default())),
@@ -268,8 +268,8 @@ impl CofferS3 {
             .filter(|_| truncated)
             .map(|entry| continuation_token(entry.sort_key()));
         let key_count = page.entries.len();
-        let (objects, prefixes) = page.split();
-        let contents = self.write_contents(&objects, encoding, input.fetch_owner.unwrap_or(false));
+        let contents = self.write_contents(&page, encoding, input.fetch_owner.unwrap_or(false));
+        let prefixes = page.into_prefixes();
         let output = ListObjectsV2Output {
             name: Some(bucket.name),
             prefix: Some(encoding.encode(input.prefix.as_deref().unwrap_or_default())),
@@ -446,30 +446,57 @@ fn write_element(out: &mut String, name: &str, value: &str) {
 /// millisecond, as s3s's `TimestampFormat::DateTime` writes it.
 fn write_timestamp(out: &mut String, time: OffsetDateTime) {
     let time = time.to_offset(UtcOffset::UTC);
-    let (year, month, day) = (time.year(), u8::from(time.month()), time.day());
+    let (year, month, day) = time.to_calendar_date();
+    // Filled in place and added at once: a push per digit cost twice this.
+    let mut text = *b"0000-00-00T00:00:00.000Z";
+    for (at, value) in [
+        (5..7, u32::from(u8::from(month))),
+        (8..10, u32::from(day)),
+        (11..13, u32::from(time.hour())),
+        (14..16, u32::from(time.minute())),
+        (17..19, u32::from(time.second())),
+        (20..23, u32::from(time.millisecond())),
+    ] {
+        write_digits(&mut text[at], value);
+    }
     if (0..=9999).contains(&year) {
-        write_digits(out, year.unsigned_abs(), 4);
+        write_digits(&mut text[..4], year.unsigned_abs());
+        out.push_str(std::str::from_utf8(&text).expect("digits and separators"));
     } else {
         out.push_str(itoa::Buffer::new().format(year));
+        out.push_str(std::str::from_utf8(&text[4..]).expect("digits and separators"));
     }
-    for (separator, value, width) in [
-        ('-', u32::from(month), 2),
-        ('-', u32::from(day), 2),
-        ('T', u32::from(time.hour()), 2),
-        (':', u32::from(time.minute()), 2),
-        (':', u32::from(time.second()), 2),
-        ('.', u32::from(time.millisecond()), 3),
-    ] {
-        out.push(separator);
-        write_digits(out, value, width);
-    }
-    out.push('Z');
 }
 
-/// `value` in decimal, zero-padded to `width` digits.
-fn write_digits(out: &mut String, value: u32, width: u32) {
-    for place in (0..width).rev() {
-        let digit = (value / 10u32.pow(place)) % 10;
-        out.push(char::from(b'0' + digit as u8));
+/// `value` in decimal, zero-padded to the slot's width.
+fn write_digits(slot: &mut [u8], mut value: u32) {
+    for digit in slot.iter_mut().rev() {
+        *digit = b'0' + (value % 10) as u8;
+        value /= 10;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::format_description::well_known::Rfc3339;
+
+    fn written(rfc3339: &str) -> String {
+        let mut out = String::new();
+        write_timestamp(&mut out, OffsetDateTime::parse(rfc3339, &Rfc3339).unwrap());
+        out
+    }
+
+    /// S3's form: UTC, to the millisecond, every field zero-padded.
+    #[test]
+    fn timestamps_are_written_in_utc_to_the_millisecond() {
+        assert_eq!(written("2026-11-27T05:03:38.123456789Z"), "2026-11-27T05:03:38.123Z");
+        assert_eq!(written("2009-01-02T03:04:05Z"), "2009-01-02T03:04:05.000Z");
+        assert_eq!(written("2026-01-01T01:30:00.5+02:00"), "2025-12-31T23:30:00.500Z");
+        assert_eq!(written("0042-12-31T23:59:59.999Z"), "0042-12-31T23:59:59.999Z");
+        let before_year_zero = time::Date::from_calendar_date(-1, time::Month::March, 9).unwrap();
+        let mut out = String::new();
+        write_timestamp(&mut out, before_year_zero.midnight().assume_utc());
+        assert_eq!(out, "-1-03-09T00:00:00.000Z", "a year outside four digits as it is");
     }
 }
