@@ -481,22 +481,31 @@ mod tests {
     use super::*;
     use time::format_description::well_known::Rfc3339;
 
-    fn written(rfc3339: &str) -> String {
+    fn written(time: OffsetDateTime) -> String {
         let mut out = String::new();
-        write_timestamp(&mut out, OffsetDateTime::parse(rfc3339, &Rfc3339).unwrap());
+        write_timestamp(&mut out, time);
         out
+    }
+
+    fn at(rfc3339: &str) -> OffsetDateTime {
+        OffsetDateTime::parse(rfc3339, &Rfc3339).unwrap()
     }
 
     /// S3's form: UTC, to the millisecond, every field zero-padded.
     #[test]
     fn timestamps_are_written_in_utc_to_the_millisecond() {
-        assert_eq!(written("2026-11-27T05:03:38.123456789Z"), "2026-11-27T05:03:38.123Z");
-        assert_eq!(written("2009-01-02T03:04:05Z"), "2009-01-02T03:04:05.000Z");
-        assert_eq!(written("2026-01-01T01:30:00.5+02:00"), "2025-12-31T23:30:00.500Z");
-        assert_eq!(written("0042-12-31T23:59:59.999Z"), "0042-12-31T23:59:59.999Z");
+        assert_eq!(
+            written(at("2026-11-27T05:03:38.123456789Z")),
+            "2026-11-27T05:03:38.123Z"
+        );
+        assert_eq!(written(at("2009-01-02T03:04:05Z")), "2009-01-02T03:04:05.000Z");
+        assert_eq!(written(at("2026-01-01T01:30:00.5+02:00")), "2025-12-31T23:30:00.500Z");
+        assert_eq!(written(at("0042-12-31T23:59:59.999Z")), "0042-12-31T23:59:59.999Z");
         let before_year_zero = time::Date::from_calendar_date(-1, time::Month::March, 9).unwrap();
-        let mut out = String::new();
-        write_timestamp(&mut out, before_year_zero.midnight().assume_utc());
-        assert_eq!(out, "-1-03-09T00:00:00.000Z", "a year outside four digits as it is");
+        assert_eq!(
+            written(before_year_zero.midnight().assume_utc()),
+            "-1-03-09T00:00:00.000Z",
+            "a year outside four digits as it is"
+        );
     }
 }
