@@ -233,7 +233,8 @@ struct FilePart {
 
 /// Follows the parts of a multipart form in `buf` (RFC 7578) up to the
 /// start of the file's content. As s3s does, it allows one empty line before
-/// the first boundary and takes field names without regard to case.
+/// the first boundary, takes a part's last Content-Disposition, and takes
+/// field names without regard to case.
 fn scan(buf: &[u8], boundary: &[u8]) -> Scan {
     let delimiter = [b"--", boundary].concat();
     let mut pos = if buf.starts_with(b"\r\n") { 2 } else { 0 };
@@ -260,12 +261,16 @@ fn scan(buf: &[u8], boundary: &[u8]) -> Scan {
         let Ok(headers) = std::str::from_utf8(&buf[headers_start..headers_start + headers_len]) else {
             return Scan::Malformed;
         };
-        let disposition = headers.split("\r\n").find_map(|header| {
-            let (name, value) = header.split_once(':')?;
-            name.trim()
-                .eq_ignore_ascii_case("content-disposition")
-                .then(|| Disposition::parse(value))
-        });
+        // The last Content-Disposition of a part is the one s3s reads.
+        let disposition = headers
+            .split("\r\n")
+            .filter_map(|header| {
+                let (name, value) = header.split_once(':')?;
+                name.trim()
+                    .eq_ignore_ascii_case("content-disposition")
+                    .then(|| Disposition::parse(value))
+            })
+            .last();
         let Some(Disposition {
             name: Some(name),
             filename,
@@ -502,6 +507,14 @@ mod tests {
             code(&signed("20260101T000000Z", "AK/2026-1-1/us-east-1/s3/aws4_request")).as_deref(),
             Some("InvalidRequest")
         );
+        // A part with two Content-Dispositions is the field the last names,
+        // for s3s and so here (a fuzzer's find: s3s panicked on the date).
+        let twice = replace_all(
+            &signed("\"0260101T000000Z", scope),
+            b"Content-Disposition: form-data; name=\"X-Amz-Date\"",
+            b"Content-Disposition: form-data; nameless\r\nContent-Disposition: form-data; name=\"X-Amz-Date\"",
+        );
+        assert_eq!(code(&twice).as_deref(), Some("InvalidRequest"));
         // s3s reads them only in a SigV4 form.
         let unsigned = form(
             &[("key", "k"), ("x-amz-date", "\"0260101T000000Z")],
